@@ -1,0 +1,1 @@
+"""CodePolicy runtime, sandbox and reference programs (ROS-free)."""
