@@ -1,0 +1,1 @@
+"""Experiment runner: the paper protocol, baselines and ablations in one process (ROS-free)."""

@@ -1,0 +1,1 @@
+"""Feedback arbiter, replay buffer, CEILing policy and trainer (ROS-free)."""
