@@ -55,7 +55,7 @@ def test_batch_weights_follow_kinds_alpha_and_mask():
     # the distinct frames only: two trajectories of 20 steps each
     assert len(batch.frames) <= 40
     alpha = 40 / 10
-    for row, idx in zip(batch.weights, batch.frame_index):
+    for row in batch.weights:
         assert set(np.round(row, 6)) <= {0.0, 1.0, alpha}
     # a sequence gathered through frame_index reproduces the stored images
     traj0 = buf.trajectories[0]

@@ -1,0 +1,1 @@
+"""ROS 2 nodes over the ROS-free core: thin wrappers, names and QoS from interfaces.py."""

@@ -1,0 +1,88 @@
+"""A node that records what crosses the graph's topics, for the end-to-end tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, defaultdict
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+
+from iteach_ros.ros import interfaces as io
+
+
+class GraphMonitor(Node):
+    def __init__(self, ns: str = ""):
+        super().__init__("graph_monitor")
+        prefix = f"{ns}/" if ns else ""
+        self.observations: set[tuple[int, int]] = set()
+        self.executed: Counter = Counter()
+        self.feedback: Counter = Counter()
+        self.feedback_steps: dict[int, set[int]] = defaultdict(set)
+        self.feedback_kinds: Counter = Counter()
+        self.events: list = []
+        self.diagnostics: list[dict] = []
+        self.lock = threading.Lock()
+        for topic, cb in ((io.OBSERVATION, self._obs), (io.EXECUTED_ACTION, self._exec),
+                          (io.FEEDBACK, self._fb), (io.EPISODE_EVENT, self._event)):
+            self.create_subscription(topic.type, prefix + topic.name, cb, topic.qos)
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 10)
+
+    def _obs(self, m):
+        with self.lock:
+            self.observations.add((m.episode, m.step))
+
+    def _exec(self, m):
+        with self.lock:
+            self.executed[(m.episode, m.step)] += 1
+
+    def _fb(self, m):
+        with self.lock:
+            self.feedback[(m.episode, m.step)] += 1
+            self.feedback_steps[m.episode].add(m.step)
+            self.feedback_kinds[m.kind] += 1
+
+    def _event(self, m):
+        with self.lock:
+            self.events.append((m.episode, m.event, m.reason, m.steps))
+
+    def _diag(self, m):
+        for status in m.status:
+            if status.name == "iteach_ros/learner":
+                with self.lock:
+                    self.diagnostics.append({kv.key: kv.value for kv in status.values})
+
+
+class MonitorThread:
+    """Spins a GraphMonitor in the background of a test."""
+
+    def __init__(self, ns: str = ""):
+        rclpy.init()
+        self.node = GraphMonitor(ns)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self):
+        while not self._stop.is_set():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def wait_until(self, predicate, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.node.lock:
+                if predicate(self.node):
+                    return True
+            time.sleep(0.05)
+        return False
+
+    def close(self):
+        self._stop.set()
+        self.thread.join()
+        self.node.destroy_node()
+        rclpy.try_shutdown()
