@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", default="teacher,bc,llm_iteach",
                    help=f"comma-separated subset of {','.join(METHODS)}")
     p.add_argument("--out", default="runs", help="output folder")
+    p.add_argument("--run-name", default="", help="subfolder of --out (default: a timestamp)")
     p.add_argument("--bc-steps", default="match",
                    help="BC gradient steps, or 'match' to use the LLM-iTeach run's total")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -63,7 +64,7 @@ def main(argv=None) -> int:
     tasks = args.task or ["push_button"]
     base = {f.name: getattr(args, f.name) for f in fields(ProtocolConfig)
             if f.name not in ("task", "method", "bc_steps")}
-    root = Path(args.out) / time.strftime("%Y%m%d-%H%M%S")
+    root = Path(args.out) / (args.run_name or time.strftime("%Y%m%d-%H%M%S"))
     summaries = []
     for task in tasks:
         iteach_steps = None
@@ -80,6 +81,8 @@ def main(argv=None) -> int:
             if method == "llm_iteach":
                 iteach_steps = result.train_steps
             summary = write_result(result, root / task / method)
+            if result.trainer is not None:  # e.g. a warm start for the ROS graph's learner
+                result.trainer.save_checkpoint(root / task / method / "policy.pt")
             summaries.append(summary)
             phases = ", ".join(f"{k} {v:.0f} s" for k, v in summary["phase_wall_s"].items())
             print(f"[run] {task} / {method}: eval success {summary['eval_success_rate']:.0%} "

@@ -14,6 +14,7 @@ from collections import OrderedDict
 
 import rclpy
 from geometry_msgs.msg import Point, Vector3
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
@@ -173,11 +174,11 @@ def main(args=None) -> int:
         return 1
     try:
         rclpy.spin(node)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         counts = ", ".join(f"{k.name.lower()} {v}" for k, v in node.counts.items())
-        node.get_logger().info(f"decisions: {counts}")
+        print(f"arbiter: decisions: {counts}", flush=True)  # rosout is gone after SIGINT
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -87,6 +87,10 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("policy_source", "", "teacher CodePolicy: reference | cache | a .py file",
                    (("teacher", "policy_source"),)),
     LaunchArgument("checkpoint_dir", "", "learner checkpoints", (("learner", "checkpoint_dir"),)),
+    LaunchArgument("warm_start", "", "policy checkpoint to start the learner from (a BC warm "
+                   "start from the experiment runner)", (("learner", "warm_start_checkpoint"),)),
+    LaunchArgument("train", "", "learner trains (true) or only acts (false: evaluation)",
+                   (("learner", "train"),)),
 )
 # Arguments that shape the graph rather than set a parameter.
 GRAPH_ARGUMENTS = {

@@ -102,6 +102,67 @@ def build_processes(arguments: dict[str, str], pipelines: int = 1, record: bool 
     return specs
 
 
+class EpisodeLog:
+    """Listens to every pipeline's episode events from the launcher's own process and writes
+    them as a CSV and a summary table (the launcher is otherwise not a ROS node)."""
+
+    def __init__(self, namespaces: list[str]):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        from iteach_ros.ros import interfaces as io
+
+        self.rows: list[dict] = []
+        self._context = rclpy.Context()
+        rclpy.init(context=self._context)
+        self.node = rclpy.create_node("launcher_episode_log", context=self._context)
+        for ns in namespaces:
+            prefix = f"{ns}/" if ns else ""
+            self.node.create_subscription(io.EPISODE_EVENT.type, prefix + io.EPISODE_EVENT.name,
+                                          lambda m, ns=ns: self._event(ns, m),
+                                          io.EPISODE_EVENT.qos)
+        self.executor = SingleThreadedExecutor(context=self._context)
+        self.executor.add_node(self.node)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self):
+        while not self._stop.is_set():
+            self.executor.spin_once(timeout_sec=0.1)
+
+    def _event(self, ns: str, msg) -> None:
+        from iteach_ros.msg import EpisodeEvent
+
+        if msg.event == EpisodeEvent.STARTED:
+            return
+        row = {"pipeline": ns or "/", "episode": msg.episode, "task": msg.task,
+               "seed": msg.seed, "success": msg.event == EpisodeEvent.SUCCEEDED,
+               "steps": msg.steps, "reason": msg.reason}
+        if row not in self.rows:  # late-joiner replays of the same event
+            self.rows.append(row)
+
+    def close(self, out_dir: str = "") -> str:
+        self._stop.set()
+        self._thread.join()
+        self.node.destroy_node()
+        self._context.try_shutdown()
+        if out_dir and self.rows:
+            import csv
+
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            with open(Path(out_dir) / "episodes.csv", "w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(self.rows[0]))
+                writer.writeheader()
+                writer.writerows(self.rows)
+        if not self.rows:
+            return "no episode ended"
+        ok = sum(r["success"] for r in self.rows)
+        steps = sum(r["steps"] for r in self.rows) / len(self.rows)
+        return (f"| episodes | succeeded | success rate | mean steps |\n|---|---|---|---|\n"
+                f"| {len(self.rows)} | {ok} | {ok / len(self.rows):.0%} | {steps:.0f} |")
+
+
 class Graph:
     """Running node processes with prefixed output."""
 
@@ -170,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", action="store_true", help=GRAPH_ARGUMENTS["record"][1])
     p.add_argument("--record-output", default="", help="bag path for --record")
     p.add_argument("--params-file", default="", help=GRAPH_ARGUMENTS["params_file"][1])
+    p.add_argument("--out", default="", help="write episodes.csv (every episode's outcome) here")
     p.add_argument("--timeout", type=float, default=0.0,
                    help="stop everything after this many seconds (0: no limit)")
     return p
@@ -183,6 +245,7 @@ def main(argv=None) -> int:
     graph = Graph(specs)
     print(f"[launcher] starting {len(specs)} processes: {', '.join(s.name for s in specs)}",
           flush=True)
+    log = EpisodeLog(pipeline_namespaces(args.pipelines))
     graph.start()
     bridges = [s.name for s in specs if s.node == "sim_bridge"]
     deadline = time.monotonic() + args.timeout if args.timeout else None
@@ -199,6 +262,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("[launcher] interrupted", flush=True)
     graph.stop()
+    print(f"[launcher] episodes:\n{log.close(args.out)}", flush=True)
     failed = graph.failed()
     if failed:
         print(f"[launcher] processes that failed: {failed}", flush=True)

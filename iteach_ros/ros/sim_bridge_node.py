@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 import rclpy
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from iteach_ros.msg import Action, EpisodeEvent
@@ -194,7 +195,7 @@ def main(args=None) -> int:
             end = node.get_clock().now().nanoseconds + 1_000_000_000
             while rclpy.ok() and node.get_clock().now().nanoseconds < end:
                 rclpy.spin_once(node, timeout_sec=0.1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         node.destroy_node()
