@@ -64,3 +64,16 @@ def test_state_machine_and_initial_positions():
 def test_api_misuse_is_a_clear_error(source, message):
     with pytest.raises(CodePolicyError, match=message):
         CodePolicyExecutor(source).step(scene([0, 0, 1], [0, 0, 0.5]))
+
+
+def test_gripper_keeps_the_last_request_while_fingers_close():
+    ex = CodePolicyExecutor("""
+if current_step == 1:
+    set_gripper(False)
+    increment_current_step()
+""")
+    assert ex.step(scene([0, 0, 1], [0, 0, 0.5], closed=False)).action[3] == -0.9
+    # the fingers are still closing (closed=False) and the program no longer asks: keep closed
+    assert ex.step(scene([0, 0, 1], [0, 0, 0.5], closed=False)).action[3] == -0.9
+    ex.reset()  # a new episode forgets the request and reads the gripper again
+    assert CodePolicyExecutor("pass").step(scene([0, 0, 1], [0, 0, 0.5])).action[3] == 0.9

@@ -9,7 +9,8 @@ A CodePolicy is a Python program written against a small API (the paper's, see D
 ``move_gripper`` takes a displacement in the world frame (metres), as in the authors' code.
 The executor turns the program's request into the paper's 4-D teacher action: each translation
 axis becomes -0.9, 0 or +0.9 (dead band 1 cm), the gripper +0.9 (open) or -0.9 (close); a
-program that does not touch the gripper keeps its current state.
+program that does not touch the gripper keeps its last request (or, before any request, the
+gripper's state): fingers still closing must not read as "open" and reopen the hand.
 
 This module compiles the source once and runs the code object each step. It trusts its input:
 untrusted (LLM-generated) programs must go through the sandbox first.
@@ -99,6 +100,7 @@ class CodePolicyExecutor:
         self._initial: dict[str, np.ndarray] = {}
         self._objects: dict[str, ObjectState] = {}
         self._lookup: dict[str, str] = {}
+        self._gripper_open_request: bool | None = None  # last set_gripper() of the episode
 
     # ---- API functions handed to the program -------------------------------------------------
     def _get_object(self, name):
@@ -166,10 +168,12 @@ class CodePolicyExecutor:
             self._initial = {k: np.array(v.position, dtype=float)
                              for k, v in self._objects.items()}
         self.done = self.done or self._done_request
-        if self._gripper_request is None:
+        if self._gripper_request is not None:
+            self._gripper_open_request = self._gripper_request
+        if self._gripper_open_request is None:
             opened = self._is_gripper_open()
         else:
-            opened = self._gripper_request
+            opened = self._gripper_open_request
         action = np.empty(4)
         action[:3] = reduce_translation(self._translation)
         action[3] = ACTION_LEVEL if opened else -ACTION_LEVEL

@@ -1,0 +1,21 @@
+"""ROS-free simulator core: a Panda arm and the paper's RLBench tasks in MuJoCo.
+
+This package holds no ROS code (the sim_bridge node wraps it). ``make_env(name)`` builds a
+Gymnasium-style environment; ``TASKS`` lists the tasks with their LLM-facing description,
+object names and step limit. Importing it sets ``MUJOCO_GL=egl`` (unless set) so the wrist
+camera renders offscreen.
+"""
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+from iteach_ros.sim.env import (  # noqa: E402
+    CONTROL_HZ,
+    MujocoTaskEnv,
+    Observation,
+    make_env,
+)
+from iteach_ros.sim.tasks import TASKS, Task  # noqa: E402
+
+__all__ = ["CONTROL_HZ", "TASKS", "MujocoTaskEnv", "Observation", "Task", "make_env"]

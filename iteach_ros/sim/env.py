@@ -1,0 +1,274 @@
+"""Gymnasium-style MuJoCo environment for the LLM-iTeach tasks (ROS-free).
+
+``reset(seed) -> (obs, info)``, ``step(action) -> (obs, reward, terminated, truncated, info)``,
+``close()``. Actions are the paper's end-effector deltas in the world frame:
+
+* ``"4d"``: (dx, dy, dz, gripper) in [-1, 1]; translation = a[:3] * 1 cm per control step,
+  gripper a[3] > 0 open, < 0 close, 0 keep.
+* ``"7d"``: (dx, dy, dz, droll, dpitch, dyaw, gripper); rotation = a[3:6] * ``rot_step_rad``
+  about the world axes (the paper's future work).
+
+Control runs at 20 Hz: each step moves the tool target, solves IK and interpolates the joint
+servos' set-points over 25 physics substeps of 2 ms. Targets outside the workspace or beyond
+the joint limits are clipped and reported as ``info["infeasible"]``; ``max_infeasible``
+such steps in a row end the episode (``info["failure_reason"] = "infeasible_actions"``).
+Actions with the wrong length or non-finite entries raise ``ValueError``; entries outside
+[-1, 1] are clipped (``info["action_clipped"]``).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported: offscreen rendering
+
+from dataclasses import dataclass  # noqa: E402
+
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+
+from iteach_ros.codepolicy.runtime import GRIPPER, ObjectState  # noqa: E402
+from iteach_ros.sim.arm import ArmController  # noqa: E402
+from iteach_ros.sim.tasks import TASKS, Task, site_name  # noqa: E402
+
+CONTROL_HZ = 20
+TRANSLATION_STEP_M = 0.01  # action 1.0 moves the tool 1 cm per control step (paper)
+ROTATION_STEP_RAD = 0.05  # 7-D mode: action 1.0 rotates 0.05 rad per control step
+IMAGE_SIZE = 128  # wrist camera (CEILing learner input)
+ACTION_DIMS = {"4d": 4, "7d": 7}
+# can_be_gripped: the object's grasp point lies in this box of the tool frame (the jaws)
+JAW_HALF_EXTENT = np.array([0.025, 0.04, 0.03])
+
+
+@dataclass
+class Observation:
+    """One observation: what the learner sees and what the teacher (CodePolicy) reads."""
+
+    wrist_rgb: np.ndarray | None  # uint8 (128, 128, 3), None when render_wrist=False
+    proprio: np.ndarray  # float32 (8,): 7 joint positions (rad) + gripper opening (m)
+    objects: dict[str, ObjectState]  # privileged states, including 'gripper'
+    ee_position: np.ndarray  # tool point (between the fingertips), world frame, metres
+    step: int
+
+
+class MujocoTaskEnv:
+    """One task scene in MuJoCo with the paper's action space and the CodePolicy's objects."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
+
+    def __init__(self, task: Task | str, *, seed: int | None = None, render_wrist: bool = True,
+                 action_mode: str = "4d", max_steps: int | None = None,
+                 image_size: int = IMAGE_SIZE, substeps: int | None = None,
+                 max_infeasible: int = 10, rot_step_rad: float = ROTATION_STEP_RAD):
+        if isinstance(task, str):
+            if task not in TASKS:
+                raise KeyError(f"unknown task {task!r}; known: {sorted(TASKS)}")
+            task = TASKS[task]
+        if action_mode not in ACTION_DIMS:
+            raise ValueError(f"action_mode must be one of {sorted(ACTION_DIMS)}, "
+                             f"got {action_mode!r}")
+        self.task = task
+        self.task_name = task.name
+        self.description = task.description
+        self.object_names = task.object_names
+        self.max_steps = int(max_steps or task.max_steps)
+        self.action_mode = action_mode
+        self.action_dim = ACTION_DIMS[action_mode]
+        self.render_wrist = render_wrist
+        self.image_size = image_size
+        self.max_infeasible = max_infeasible
+        self.rot_step_rad = rot_step_rad
+        self.control_hz = CONTROL_HZ
+
+        self.model = mujoco.MjModel.from_xml_path(str(task.xml_path))
+        self.data = mujoco.MjData(self.model)
+        self.substeps = substeps or round(1.0 / (CONTROL_HZ * self.model.opt.timestep))
+        self.arm = ArmController(self.model)
+        self._sites = {n: self.model.site(site_name(n)).id for n in task.object_names}
+        self._site_body = {n: int(self.model.site_bodyid[s]) for n, s in self._sites.items()}
+        act = self.arm.act
+        self._ff = -self.model.actuator_biasprm[act, 2] / self.model.actuator_gainprm[act, 0]
+        self._pad_bodies = (self.model.body("left_finger").id, self.model.body("right_finger").id)
+        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
+        self._rng = np.random.default_rng(seed)
+        self._step = 0
+        self._infeasible_run = 0
+        self._close_steps = 0
+        self._closed_latch = False
+
+    # ---- Gymnasium interface ------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        self.task.randomize(m, d, self._rng)
+        self.arm.reset(d)
+        mujoco.mj_forward(m, d)
+        # Let resting objects settle under gravity while the arm holds its pose.
+        for _ in range(50):
+            mujoco.mj_step(m, d)
+        d.time = 0.0
+        self._step = 0
+        self._infeasible_run = 0
+        self._close_steps = 0
+        self._closed_latch = False
+        info = {"success": self.task.success(m, d, self), "infeasible": False, "step": 0,
+                "task": self.task_name}
+        return self._observe(), info
+
+    def step(self, action):
+        a = self._validate(action)
+        clipped_action = bool(np.any(np.abs(a) > 1.0))
+        a = np.clip(a, -1.0, 1.0)
+        m, d = self.model, self.data
+        delta = a[:3] * TRANSLATION_STEP_M
+        rot = a[3:6] * self.rot_step_rad if self.action_dim == 7 else None
+        grip = a[-1]
+        if grip > 0:
+            self.arm.set_gripper(d, True)
+        elif grip < 0:
+            self.arm.set_gripper(d, False)
+        q0, q1, infeasible = self.arm.plan(d, delta, rot)
+        act = self.arm.act
+        # Servo set-point: interpolated position plus velocity feed-forward (kv/kp * qdot),
+        # so the damped servos track a moving goal without lag.
+        qdot = (q1 - q0) / (self.substeps * m.opt.timestep)
+        lead = self._ff * qdot
+        for k in range(1, self.substeps + 1):
+            d.ctrl[act] = q0 + (q1 - q0) * (k / self.substeps) + lead
+            mujoco.mj_step(m, d)
+        if not np.all(np.isfinite(d.qpos)):  # never expected; fail loudly rather than go on
+            raise FloatingPointError("physics state became non-finite")
+        self._step += 1
+        self._update_gripper_state()
+        self._infeasible_run = self._infeasible_run + 1 if infeasible else 0
+
+        success = self.task.success(m, d, self)
+        info = {"success": success, "infeasible": infeasible, "action_clipped": clipped_action,
+                "step": self._step, "task": self.task_name}
+        terminated = success
+        if not success and self._infeasible_run >= self.max_infeasible:
+            terminated = True
+            info["failure_reason"] = "infeasible_actions"
+        truncated = not terminated and self._step >= self.max_steps
+        if truncated:
+            info["failure_reason"] = "step_limit"
+        return self._observe(), float(success), terminated, truncated, info
+
+    def close(self) -> None:
+        for r in self._renderers.values():
+            r.close()
+        self._renderers.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- observations -------------------------------------------------------------------------
+    def _validate(self, action) -> np.ndarray:
+        try:
+            a = np.asarray(action, dtype=float).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"action must be a numeric vector, got {action!r}") from exc
+        if a.shape != (self.action_dim,):
+            raise ValueError(f"action must have {self.action_dim} entries for action_mode "
+                             f"{self.action_mode!r}, got shape {np.shape(action)}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"action has non-finite entries: {a.tolist()}")
+        return a
+
+    def tcp_position(self) -> np.ndarray:
+        return self.arm.tcp_position(self.data)
+
+    def gripper_closed(self) -> bool:
+        """Closed = told to close, and the fingers have come to rest (on an object or on each
+        other) since. Latched until the next open command, so a grasped object shifting in
+        the fingers does not make the gripper look open to a CodePolicy."""
+        return self._closed_latch
+
+    def _update_gripper_state(self) -> None:
+        d = self.data
+        if self.arm.gripper_commanded_open(d):
+            self._close_steps = 0
+            self._closed_latch = False
+            return
+        self._close_steps += 1
+        if self.arm.finger_opening(d) < 0.002 or (
+                self._close_steps >= 2 and self.arm.finger_speed(d) < 0.01):
+            self._closed_latch = True
+
+    def is_gripped(self, name: str) -> bool:
+        """Both finger pads touch the object while the gripper is told to close."""
+        d = self.data
+        if self.arm.gripper_commanded_open(d):
+            return False
+        body = self._site_body[name]
+        touching = set()
+        geom_body = self.model.geom_bodyid
+        for i in range(d.ncon):
+            b1, b2 = geom_body[d.contact.geom1[i]], geom_body[d.contact.geom2[i]]
+            if b1 == body and b2 in self._pad_bodies:
+                touching.add(b2)
+            elif b2 == body and b1 in self._pad_bodies:
+                touching.add(b1)
+        return len(touching) == 2
+
+    def object_states(self) -> dict[str, ObjectState]:
+        d = self.data
+        tcp = self.tcp_position()
+        tcp_mat = d.site_xmat[self.arm.site].reshape(3, 3)
+        closed = self.gripper_closed()
+        states = {GRIPPER: ObjectState(GRIPPER, tcp, tcp_mat[:, 2].copy(), closed=closed)}
+        for name, sid in self._sites.items():
+            pos = d.site_xpos[sid].copy()
+            normal = d.site_xmat[sid].reshape(3, 3)[:, 2].copy()
+            gripped = can = False
+            if name in self.task.graspable:
+                gripped = self.is_gripped(name)
+                local = tcp_mat.T @ (pos - tcp)
+                can = bool(np.all(np.abs(local) < JAW_HALF_EXTENT))
+            states[name] = ObjectState(name, pos, normal, gripped=gripped, can_be_gripped=can)
+        return states
+
+    def _observe(self) -> Observation:
+        d = self.data
+        proprio = np.empty(8, dtype=np.float32)
+        proprio[:7] = self.arm.joint_positions(d)
+        proprio[7] = self.arm.finger_opening(d)
+        wrist = self.render("wrist") if self.render_wrist else None
+        return Observation(wrist_rgb=wrist, proprio=proprio, objects=self.object_states(),
+                           ee_position=self.tcp_position(), step=self._step)
+
+    def render(self, camera: str = "front", size: int | None = None) -> np.ndarray:
+        """RGB image (uint8, HxWx3) from a named camera of the scene ('wrist', 'front')."""
+        size = size or self.image_size
+        key = (size, size)
+        r = self._renderers.get(key)
+        if r is None:
+            r = mujoco.Renderer(self.model, size, size)
+            self._renderers[key] = r
+        r.update_scene(self.data, camera)
+        return r.render()
+
+    # ---- state snapshot (tests, determinism checks) -------------------------------------------
+    def state_vector(self) -> np.ndarray:
+        d = self.data
+        return np.concatenate([d.qpos, d.qvel, d.ctrl]).copy()
+
+
+def make_env(task_name: str, *, seed: int | None = None, render_wrist: bool = True,
+             action_mode: str = "4d", max_steps: int | None = None, backend: str = "mujoco",
+             **kw):
+    """Create a task environment by name (see ``TASKS``); ``backend="rlbench"`` needs RLBench."""
+    if backend == "rlbench":
+        from iteach_ros.sim.rlbench_backend import RLBenchTaskEnv
+
+        return RLBenchTaskEnv(task_name, seed=seed, render_wrist=render_wrist,
+                              action_mode=action_mode, max_steps=max_steps, **kw)
+    if backend != "mujoco":
+        raise ValueError(f"backend must be 'mujoco' or 'rlbench', got {backend!r}")
+    return MujocoTaskEnv(task_name, seed=seed, render_wrist=render_wrist,
+                         action_mode=action_mode, max_steps=max_steps, **kw)
