@@ -85,3 +85,19 @@ def test_inconsistent_trajectory_is_rejected():
                    np.zeros(3, np.uint8))
     with pytest.raises(ValueError, match="empty"):
         ReplayBuffer().sample(2, np.random.default_rng(0))
+
+
+def test_window_mode_pads_short_and_crops_long_trajectories():
+    from iteach_ros.learning.buffer import window_indices
+
+    rng = np.random.default_rng(0)
+    idx, valid = window_indices(5, 8, rng)
+    assert idx.tolist() == [0, 1, 2, 3, 4, 4, 4, 4] and valid.tolist() == [1] * 5 + [0] * 3
+    idx, valid = window_indices(20, 8, rng)
+    assert np.all(np.diff(idx) == 1) and 0 <= idx[0] <= 12 and valid.sum() == 8
+    buf = ReplayBuffer(sequence_length=30, mode="window")
+    buf.add(make_traj([E] * 10))
+    batch = buf.sample(2, rng)
+    assert batch.weights[:, :10].min() == 1.0 and batch.weights[:, 10:].max() == 0.0
+    with pytest.raises(ValueError, match="mode"):
+        ReplayBuffer(mode="stretch")

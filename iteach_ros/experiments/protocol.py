@@ -44,6 +44,7 @@ class ProtocolConfig:
     final_steps: int = 0  # gradient steps after interactive collection
     batch_size: int = 8  # trajectories per step (paper: 16; see README for the trade-off)
     sequence_length: int = 150  # resampled trajectory length (paper: 150)
+    sequence_mode: str = "resample"  # resample (paper) | window (pad / crop, real time)
     image_size: int = 128  # wrist camera side (paper: 128)
     lr: float = 3e-4
     seed: int = 0
@@ -210,7 +211,7 @@ def run_protocol(cfg: ProtocolConfig, env=None, progress: bool = True,
                                                     failure_reason=reason))
             phase_done("eval")
         else:
-            buffer = ReplayBuffer(cfg.sequence_length)
+            buffer = ReplayBuffer(cfg.sequence_length, cfg.sequence_mode)
             policy = CeilingPolicy(PolicyConfig(image_size=cfg.image_size), cfg.device)
             trainer = Trainer(policy, buffer, TrainerConfig(lr=cfg.lr, batch_size=cfg.batch_size,
                                                             seed=cfg.seed))

@@ -17,6 +17,7 @@ import numpy as np
 from iteach_ros.learning.arbiter import FeedbackKind
 
 SEQUENCE_LENGTH = 150  # paper/CEILing: trajectories resampled to 150 steps
+SEQUENCE_MODES = ("resample", "window")  # how trajectories reach SEQUENCE_LENGTH
 ALPHA_MIN_CORRECTIVE = 10  # alpha stays 1 until this many corrective samples exist
 
 
@@ -77,6 +78,21 @@ def resample_indices(length: int, target: int = SEQUENCE_LENGTH) -> np.ndarray:
     return np.rint(np.linspace(0, length - 1, target)).astype(np.int64)
 
 
+def window_indices(length: int, target: int, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Real-time alternative to resampling: a trajectory shorter than ``target`` is padded
+    (valid mask 0 on the padding), a longer one cut to a random window of ``target`` steps.
+    The LSTM then sees steps at the rate it acts at, where stretching a 50-step episode to 150
+    shows it every frame three times. Returns (indices, valid mask)."""
+    if length < 1:
+        raise ValueError("cannot window an empty trajectory")
+    if length >= target:
+        start = int(rng.integers(0, length - target + 1))
+        return np.arange(start, start + target), np.ones(target, dtype=np.float32)
+    idx = np.minimum(np.arange(target), length - 1)
+    return idx, (np.arange(target) < length).astype(np.float32)
+
+
 def corrective_alpha(total: int, corrective: int) -> float:
     """Weight of corrective samples: all samples / corrective samples, 1 below the minimum."""
     if corrective < ALPHA_MIN_CORRECTIVE:
@@ -98,8 +114,11 @@ class Batch:
 class ReplayBuffer:
     """Thread-safe store of trajectories; the collector appends while the trainer samples."""
 
-    def __init__(self, sequence_length: int = SEQUENCE_LENGTH):
+    def __init__(self, sequence_length: int = SEQUENCE_LENGTH, mode: str = "resample"):
+        if mode not in SEQUENCE_MODES:
+            raise ValueError(f"mode must be one of {SEQUENCE_MODES}, got {mode!r}")
         self.sequence_length = sequence_length
+        self.mode = mode
         self.trajectories: list[Trajectory] = []
         self._lock = threading.Lock()
         self._counts = np.zeros(3, dtype=np.int64)  # per FeedbackKind
@@ -149,11 +168,17 @@ class ReplayBuffer:
         unique, inverse = np.unique(picks, return_inverse=True)
         offsets = np.cumsum([0] + [len(self.trajectories[i]) for i in unique])
         frames = np.concatenate([self.trajectories[i].images for i in unique])
-        idx = np.stack([resample_indices(len(t), self.sequence_length) for t in chosen])
+        L = self.sequence_length
+        if self.mode == "resample":
+            idx = np.stack([resample_indices(len(t), L) for t in chosen])
+            valid = np.ones(idx.shape, dtype=np.float32)
+        else:
+            pairs = [window_indices(len(t), L, rng) for t in chosen]
+            idx, valid = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
         frame_index = idx + offsets[inverse][:, None]
         proprio = np.stack([t.proprio[i] for t, i in zip(chosen, idx)])
         actions = np.stack([t.actions[i] for t, i in zip(chosen, idx)])
-        weights = np.stack([kind_w[t.kinds[i]] * t.mask[i] for t, i in zip(chosen, idx)])
+        weights = np.stack([kind_w[t.kinds[i]] * t.mask[i] for t, i in zip(chosen, idx)]) * valid
         return Batch(frames, frame_index, proprio, actions, weights.astype(np.float32))
 
     # ---- persistence ---------------------------------------------------------------------------

@@ -61,7 +61,8 @@ NODE_BY_NAME = {n.name: n for n in NODES}
 
 RECORDER = NodeSpec("recorder", "iteach_ros.ros.recorder_node", {
     "output": "",  # bag path ("" = bags/iteach_<timestamp>)
-    "namespaces": [""],
+    "namespaces": [""],  # pipelines whose topics are recorded
+    "topics": [""],  # extra topics, "name" or "name:pkg/msg/Type"
 }, per_pipeline=False, doc="writes every graph topic to MCAP")
 
 
