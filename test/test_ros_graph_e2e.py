@@ -94,3 +94,21 @@ def test_learner_killed_mid_episode_resumes_without_losing_feedback(tmp_path, mo
         # every feedback record that crossed the graph is in the learner's buffer
         assert len(traj) == len(n.feedback_steps[episode]), episode
         assert np.all(np.isfinite(traj.actions))
+
+
+@pytest.mark.parametrize("module, params, message", [
+    ("iteach_ros.ros.arbiter_node", ["mode:=sometimes"], "mode must be one of"),
+    ("iteach_ros.ros.teacher_node", ["policy_source:=/nonexistent/policy.py"],
+     "not 'reference', 'cache' or a file"),
+    ("iteach_ros.ros.sim_bridge_node", ["task:=make_coffee"], "unknown task"),
+])
+def test_bad_parameters_stop_a_node_with_one_clear_line(module, params, message):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", module, "--ros-args"]
+    for p in params:
+        cmd += ["-p", p]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

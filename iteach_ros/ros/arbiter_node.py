@@ -12,9 +12,7 @@ import math
 import sys
 from collections import OrderedDict
 
-import rclpy
 from geometry_msgs.msg import Point, Vector3
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
@@ -23,7 +21,7 @@ from iteach_ros.learning.arbiter import MODES, ArbiterError, FeedbackArbiter, Fe
 from iteach_ros.msg import Action, Feedback
 from iteach_ros.ros import interfaces as io
 from iteach_ros.ros.conversions import action_msg, action_values, feedback_msg
-from iteach_ros.ros.node_params import declare_from_graph
+from iteach_ros.ros.node_support import declare_from_graph, run_node
 
 ARROW_M = 0.08  # marker arrow length for a full-scale action component
 KEEP = 256  # recent decided keys remembered to drop duplicates
@@ -164,24 +162,13 @@ class ArbiterNode(Node):
         return out
 
 
+def print_counts(node: ArbiterNode) -> None:
+    counts = ", ".join(f"{k.name.lower()} {v}" for k, v in node.counts.items())
+    print(f"arbiter: decisions: {counts}", flush=True)  # rosout is gone after SIGINT
+
+
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = ArbiterNode()
-    except ValueError as exc:
-        print(f"arbiter: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        counts = ", ".join(f"{k.name.lower()} {v}" for k, v in node.counts.items())
-        print(f"arbiter: decisions: {counts}", flush=True)  # rosout is gone after SIGINT
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("arbiter", ArbiterNode, args, finish=print_counts)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from iteach_ros.learning.arbiter import FeedbackKind
@@ -41,7 +39,7 @@ from iteach_ros.ros.conversions import (
     proprio_from_msg,
     stamp_key,
 )
-from iteach_ros.ros.node_params import declare_from_graph
+from iteach_ros.ros.node_support import declare_from_graph, run_node
 
 CHECKPOINT = "learner.pt"
 
@@ -239,17 +237,7 @@ class LearnerNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = LearnerNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("learner", LearnerNode, args, finish=LearnerNode.shutdown)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from rclpy.signals import SignalHandlerOptions
 
 from iteach_ros.ros import interfaces as io
 from iteach_ros.ros.bag import McapRecorder, message_class, stamp_from_cdr
-from iteach_ros.ros.node_params import declare_from_graph
+from iteach_ros.ros.node_support import declare_from_graph
 
 FLUSH_PERIOD_S = 2.0  # bound on what a SIGKILL loses
 STATUS_PERIOD_S = 10.0  # progress log, only when something new arrived

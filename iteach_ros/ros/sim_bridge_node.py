@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from iteach_ros.msg import Action, EpisodeEvent
@@ -22,7 +21,7 @@ from iteach_ros.ros.conversions import (
     object_poses_msg,
     observation_to_msg,
 )
-from iteach_ros.ros.node_params import declare_from_graph
+from iteach_ros.ros.node_support import declare_from_graph, run_node
 
 
 class SimBridgeNode(Node):
@@ -182,25 +181,20 @@ class SimBridgeNode(Node):
         return super().destroy_node()
 
 
-def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = SimBridgeNode()
-    try:
-        while rclpy.ok() and not node.finished:
+def spin_until_done(node: SimBridgeNode) -> None:
+    while rclpy.ok() and not node.finished:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    if node.finished:
+        node.get_logger().info(f"{node.episodes_done} episodes done; "
+                               f"{node.ignored_actions} stale actions ignored")
+        # Linger so late subscribers still get the last events before the node goes.
+        end = node.get_clock().now().nanoseconds + 1_000_000_000
+        while rclpy.ok() and node.get_clock().now().nanoseconds < end:
             rclpy.spin_once(node, timeout_sec=0.1)
-        if node.finished:
-            node.get_logger().info(f"{node.episodes_done} episodes done; "
-                                   f"{node.ignored_actions} stale actions ignored")
-            # Linger so late subscribers still get the last events before the node goes.
-            end = node.get_clock().now().nanoseconds + 1_000_000_000
-            while rclpy.ok() and node.get_clock().now().nanoseconds < end:
-                rclpy.spin_once(node, timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+
+
+def main(args=None) -> int:
+    return run_node("sim_bridge", SimBridgeNode, args, spin=spin_until_done)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import sys
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import String
 
@@ -19,7 +17,7 @@ from iteach_ros.codepolicy.teachers import make_teacher
 from iteach_ros.msg import Action, Observation
 from iteach_ros.ros import interfaces as io
 from iteach_ros.ros.conversions import action_msg, objects_from_msg
-from iteach_ros.ros.node_params import declare_from_graph
+from iteach_ros.ros.node_support import declare_from_graph, run_node
 
 
 class TeacherNode(Node):
@@ -89,21 +87,7 @@ class TeacherNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = TeacherNode()
-    except Exception as exc:  # a clear one-line reason instead of a traceback wall
-        print(f"teacher: cannot start: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("teacher", TeacherNode, args)
 
 
 if __name__ == "__main__":
