@@ -115,7 +115,7 @@ echo "$ROOT" > "$SITE/iteach_ros_source.pth"
 # --- 6. Optional offline LLM.
 if ((WITH_LLM)); then
   if [ -x "$ROOT/scripts/setup_local_llm.sh" ]; then
-    "$ROOT/scripts/setup_local_llm.sh" "$VENV"
+    "$ROOT/scripts/setup_local_llm.sh" --python "$PY"
   else
     echo "setup.sh: scripts/setup_local_llm.sh is missing" >&2; exit 1
   fi

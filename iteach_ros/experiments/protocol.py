@@ -41,17 +41,18 @@ class ProtocolConfig:
     warm_start: bool = True  # BC on the demonstrations before interactive training
     warm_steps: int = 200  # gradient steps of the warm start
     bc_steps: int | None = None  # BC baseline's gradient steps (None: warm_steps)
+    steps_per_episode: int = 4  # at least this many gradient steps per interactive episode
     final_steps: int = 0  # gradient steps after interactive collection
     batch_size: int = 8  # trajectories per step (paper: 16; see README for the trade-off)
     sequence_length: int = 150  # resampled trajectory length (paper: 150)
-    sequence_mode: str = "resample"  # resample (paper) | window (pad / crop, real time)
+    sequence_mode: str = "window"  # window (pad / crop, real time) | resample (paper)
     image_size: int = 128  # wrist camera side (paper: 128)
     lr: float = 3e-4
     seed: int = 0
     teacher: str = "reference"  # reference | a .py CodePolicy file | cache
     max_steps: int | None = None  # per-episode step limit (None: the task's)
     device: str = "cpu"
-    torch_threads: int = 0  # 0: torch's default
+    torch_threads: int = 1  # 1 beside the simulator on 2 cores; 0: torch's default
     concurrent: bool = True  # train in a background thread while collecting (CEILing)
 
     def __post_init__(self):
@@ -289,6 +290,7 @@ def _train(trainer: Trainer, steps: int, desc: str, progress: bool) -> None:
 def _interactive(cfg, env, teacher, trainer, result, progress):
     arbiter = FeedbackArbiter(cfg.beta_deg, cfg.feedback_mode)
     seeds = _seeds(cfg, INTERACTIVE_SEED_OFFSET, cfg.episodes)
+    start_steps = trainer.steps
     if cfg.concurrent:
         trainer.start()
     try:
@@ -299,8 +301,14 @@ def _interactive(cfg, env, teacher, trainer, result, progress):
             rec = run_agent_episode(env, trainer, seed, teacher, arbiter, builder)
             if len(builder):
                 trainer.buffer.add(builder.build(success=rec.success))
-            if not cfg.concurrent:
-                trainer.train(max(1, rec.steps // 10))
+            # The learner keeps pace with the data: as in the paper's budget (2000 + 20 x
+            # episodes steps), training grows with every episode, not with wall time alone.
+            target = start_steps + cfg.steps_per_episode * (i + 1)
+            if cfg.concurrent:
+                while trainer.steps < target and trainer.running:
+                    time.sleep(0.005)
+            else:
+                trainer.train(max(0, target - trainer.steps))
             rec.index, rec.train_steps = i, trainer.steps
             rec.wall_s = time.perf_counter() - t0
             result.records.append(rec)

@@ -108,7 +108,7 @@ class Trainer:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._thread is not None and self._thread.is_alive()
 
     # ---- checkpoints --------------------------------------------------------------------------
     def save_checkpoint(self, path: str | Path, extra: dict | None = None) -> Path:
