@@ -31,11 +31,14 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 101)
 
 
 def in_process(task: str, episodes: int, seed: int) -> tuple[int, float]:
+    import torch
+
     from iteach_ros.codepolicy.teachers import make_teacher
     from iteach_ros.learning.arbiter import FeedbackArbiter
     from iteach_ros.learning.policy import CeilingPolicy
     from iteach_ros.sim import make_env
 
+    torch.set_num_threads(1)  # as the runner and the graph's learner do
     env = make_env(task)
     policy, teacher, arbiter = CeilingPolicy(), make_teacher(task), FeedbackArbiter()
     steps, t0 = 0, time.perf_counter()
@@ -57,11 +60,11 @@ def in_process(task: str, episodes: int, seed: int) -> tuple[int, float]:
 
 def through_graph(task: str, episodes: int, seed: int):
     import rclpy
-    from ros_monitor import GraphMonitor
 
     from iteach_ros.ros import interfaces as io
     from iteach_ros.ros.conversions import stamp_key
     from iteach_ros.ros.launcher import Graph, build_processes
+    from ros_monitor import GraphMonitor
 
     class TimingMonitor(GraphMonitor):
         def __init__(self):
@@ -106,7 +109,7 @@ def through_graph(task: str, episodes: int, seed: int):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--task", default="reach_target")
-    ap.add_argument("--episodes", type=int, default=4)
+    ap.add_argument("--episodes", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     s_in, w_in = in_process(args.task, args.episodes, args.seed)

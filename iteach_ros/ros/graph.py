@@ -55,6 +55,7 @@ NODES: tuple[NodeSpec, ...] = (
         "image_size": 128,
         "warm_start_checkpoint": "",  # optional policy checkpoint to start from
         "seed": 0,
+        "torch_threads": 1,  # the graph's processes share the cores: no thread oversubscription
     }, per_pipeline=False, doc="policy inference, replay buffer, concurrent training"),
 )
 NODE_BY_NAME = {n.name: n for n in NODES}

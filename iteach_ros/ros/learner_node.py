@@ -68,6 +68,10 @@ class LearnerNode(Node):
     def __init__(self):
         super().__init__("learner")
         self.params = p = declare_from_graph(self, "learner")
+        if p.torch_threads > 0:
+            import torch
+
+            torch.set_num_threads(p.torch_threads)
         self.dir = Path(p.checkpoint_dir).expanduser() if p.checkpoint_dir else None
         self.buffer = ReplayBuffer(p.sequence_length)
         self.saved_episodes: set[str] = set()
