@@ -7,7 +7,8 @@ from iteach_ros.experiments.run import main
 
 SMOKE = ["--task", "reach_target", "--demos", "2", "--episodes", "3", "--eval-episodes", "2",
          "--warm-steps", "2", "--steps-per-episode", "1", "--batch-size", "2",
-         "--sequence-length", "20", "--image-size", "32", "--max-steps", "40", "--quiet"]
+         "--sequence-length", "20", "--image-size", "32", "--max-steps", "40",
+         "--progress-every", "3", "--progress-episodes", "1", "--quiet"]
 
 
 def test_protocol_smoke_writes_csv_summary_and_plots(tmp_path):
@@ -25,6 +26,7 @@ def test_protocol_smoke_writes_csv_summary_and_plots(tmp_path):
     phases = [r["phase"] for r in rows]
     assert phases.count("demo") >= 2 and phases.count("interactive") == 3
     assert phases.count("eval") == 2
+    assert phases.count("progress") == 1  # the agent alone after 3 interactive episodes
     for r in rows:
         if r["phase"] == "interactive":
             rates = float(r["evaluative_rate"]) + float(r["corrective_rate"]) + float(

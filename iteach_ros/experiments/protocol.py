@@ -22,6 +22,7 @@ from iteach_ros.learning.policy import CeilingPolicy, PolicyConfig
 from iteach_ros.learning.trainer import Trainer, TrainerConfig
 
 EVAL_SEED_BASE = 900_000  # held out: never used for demonstrations or training
+PROGRESS_SEED_BASE = 800_000  # the agent alone, during training (learning curves)
 DEMO_SEED_OFFSET = 0
 INTERACTIVE_SEED_OFFSET = 100_000
 METHODS = ("llm_iteach", "bc", "teacher")
@@ -43,6 +44,8 @@ class ProtocolConfig:
     bc_steps: int | None = None  # BC baseline's gradient steps (None: warm_steps)
     steps_per_episode: int = 4  # at least this many gradient steps per interactive episode
     final_steps: int = 0  # gradient steps after interactive collection
+    progress_every: int = 20  # every N interactive episodes the agent alone runs ...
+    progress_episodes: int = 10  # ... this many episodes (a learning curve; 0 = none)
     batch_size: int = 8  # trajectories per step (paper: 16; see README for the trade-off)
     sequence_length: int = 150  # resampled trajectory length (paper: 150)
     sequence_mode: str = "window"  # window (pad / crop, real time) | resample (paper)
@@ -287,6 +290,17 @@ def _train(trainer: Trainer, steps: int, desc: str, progress: bool) -> None:
         trainer.train(steps)
 
 
+def _progress_check(cfg, env, trainer, result, episodes_done: int) -> None:
+    """The agent alone on a few seeds of their own (training goes on meanwhile)."""
+    for k in range(cfg.progress_episodes):
+        seed = PROGRESS_SEED_BASE + k
+        t0 = time.perf_counter()
+        rec = run_agent_episode(env, trainer, seed)
+        rec.phase, rec.index, rec.train_steps = "progress", episodes_done, trainer.steps
+        rec.wall_s = time.perf_counter() - t0
+        result.records.append(rec)
+
+
 def _interactive(cfg, env, teacher, trainer, result, progress):
     arbiter = FeedbackArbiter(cfg.beta_deg, cfg.feedback_mode)
     seeds = _seeds(cfg, INTERACTIVE_SEED_OFFSET, cfg.episodes)
@@ -312,6 +326,8 @@ def _interactive(cfg, env, teacher, trainer, result, progress):
             rec.index, rec.train_steps = i, trainer.steps
             rec.wall_s = time.perf_counter() - t0
             result.records.append(rec)
+            if cfg.progress_episodes and (i + 1) % cfg.progress_every == 0:
+                _progress_check(cfg, env, trainer, result, i + 1)
             if progress and hasattr(bar, "set_postfix"):
                 recent = [r.success for r in result.records if r.phase == "interactive"][-10:]
                 bar.set_postfix(success=f"{np.mean(recent):.0%}",

@@ -63,8 +63,16 @@ def plot_training(records: list[EpisodeRecord], path: Path, title: str = "",
     inter = [r for r in records if r.phase == "interactive"]
     x = np.arange(1, len(inter) + 1)
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
-    ax1.plot(x, _rolling([r.success for r in inter], window), label=f"training episodes "
-             f"(rolling mean of {window})")
+    ax1.plot(x, _rolling([r.success for r in inter], window), label=f"training episodes, "
+             f"teacher in the loop (rolling mean of {window})")
+    checks: dict[int, list[bool]] = {}
+    for r in records:
+        if r.phase == "progress":
+            checks.setdefault(r.index, []).append(r.success)
+    if checks:
+        xs = sorted(checks)
+        ax1.plot(xs, [np.mean(checks[k]) for k in xs], "o-", color="tab:purple",
+                 label=f"agent alone ({len(checks[xs[0]])} episodes per point)")
     if not math.isnan(eval_success):
         ax1.axhline(eval_success, color="k", ls="--", label=f"final evaluation "
                     f"({eval_success:.0%})")
