@@ -78,7 +78,7 @@ def plot_training(records: list[EpisodeRecord], path: Path, title: str = "",
                     f"({eval_success:.0%})")
     ax1.set_ylabel("success rate")
     ax1.set_ylim(-0.02, 1.02)
-    ax1.legend(loc="lower right")
+    ax1.legend(loc="best", fontsize="small")
     ax1.set_title(title)
     ax2.stackplot(x, [r.corrective_rate for r in inter], [r.evaluative_rate for r in inter],
                   [r.none_rate for r in inter], labels=["corrective", "evaluative", "none"],

@@ -1,0 +1,263 @@
+"""Hierarchical prompts (planner, action, check), answer parsing and CodePolicy assembly.
+
+The prompts and few-shot examples are data files in ``iteach_ros/teacher/prompts/``
+(``planner.txt``, ``action.txt``, ``check.txt``, ``api.txt``, ``examples.yaml``). Few-shot
+examples are chat turns (user request, assistant answer) after the system prompt; the variable
+part of each prompt comes last so a local model can reuse its evaluated prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import textwrap
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+PROMPTS_PACKAGE = "iteach_ros.teacher"
+PROMPT_FILES = ("api.txt", "planner.txt", "action.txt", "check.txt", "examples.yaml")
+
+
+@dataclass(frozen=True)
+class ExampleStep:
+    instruction: str
+    action: str
+    check: str
+    fewshot: bool = False  # an example of the action and check prompts
+
+
+@dataclass(frozen=True)
+class Example:
+    task: str
+    objects: tuple[str, ...]
+    related_tasks: tuple[str, ...]
+    steps: tuple[ExampleStep, ...]
+    skill: str = ""  # one line for the planner's instructions
+
+
+@dataclass
+class PromptLibrary:
+    """Prompt templates and few-shot examples (loaded from the package's data files)."""
+
+    api: str
+    planner: str
+    action: str
+    check: str
+    examples: list[Example]
+    texts: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, directory: str | Path | None = None) -> PromptLibrary:
+        if directory is None:
+            base = resources.files(PROMPTS_PACKAGE) / "prompts"
+            texts = {name: (base / name).read_text(encoding="utf-8") for name in PROMPT_FILES}
+        else:
+            texts = {name: (Path(directory) / name).read_text(encoding="utf-8")
+                     for name in PROMPT_FILES}
+        examples = [
+            Example(task=e["task"], objects=tuple(e["objects"]), skill=e.get("skill", ""),
+                    related_tasks=tuple(e.get("related_tasks", ())),
+                    steps=tuple(ExampleStep(s["instruction"], s["action"].strip(),
+                                            s["check"].strip(), bool(s.get("fewshot", False)))
+                                for s in e["steps"]))
+            for e in yaml.safe_load(texts["examples.yaml"])
+        ]
+        api = texts["api.txt"].strip()
+        return cls(api=api, planner=texts["planner.txt"].strip(),
+                   action=texts["action.txt"].strip().replace("{api}", api),
+                   check=texts["check.txt"].strip().replace("{api}", api),
+                   examples=examples, texts=texts)
+
+    def select(self, task_name: str | None = None, holdout: bool = False) -> PromptLibrary:
+        """A copy without the examples related to ``task_name`` when ``holdout`` is set."""
+        if not holdout or task_name is None:
+            return self
+        keep = [e for e in self.examples if task_name not in e.related_tasks]
+        return PromptLibrary(self.api, self.planner, self.action, self.check, keep, self.texts)
+
+    def digest(self) -> str:
+        """sha256 over the templates and the examples in use (the 'prompt hash' provenance)."""
+        payload = {"templates": {k: v for k, v in self.texts.items() if k != "examples.yaml"},
+                   "examples": [[e.task, e.objects, e.skill,
+                                 [(s.instruction, s.action, s.check, s.fewshot) for s in e.steps]]
+                                for e in self.examples]}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def step_examples(self) -> list[tuple[Example, ExampleStep]]:
+        """(task, step) pairs shown in the action and check prompts: the steps marked
+        ``fewshot``, or every step when none is marked."""
+        pairs = [(e, s) for e in self.examples for s in e.steps]
+        marked = [(e, s) for e, s in pairs if s.fewshot]
+        return marked or pairs
+
+    # ---- messages ---------------------------------------------------------------------------
+    def planner_system(self) -> str:
+        """The planner's instructions plus the skills of the examples in use."""
+        skills = [f"- {e.skill}" for e in self.examples if e.skill]
+        return self.planner + ("\nHow to do common things:\n" + "\n".join(skills)
+                               if skills else "")
+
+    def planner_messages(self, description: str, objects, feedback: str = "") -> list[BaseMessage]:
+        msgs: list[BaseMessage] = [SystemMessage(self.planner_system())]
+        for ex in self.examples:
+            msgs.append(HumanMessage(_task_line(ex.task, ex.objects)))
+            msgs.append(AIMessage("\n".join(f'{i}. composer("{s.instruction}")'
+                                            for i, s in enumerate(ex.steps, 1))))
+        request = _task_line(description, objects)
+        if feedback:
+            request += "\n" + feedback
+        msgs.append(HumanMessage(request))
+        return msgs
+
+    def action_messages(self, objects, instruction: str, feedback: str = "") -> list[BaseMessage]:
+        msgs: list[BaseMessage] = [SystemMessage(self.action)]
+        for ex, s in self.step_examples():
+            msgs.append(HumanMessage(_step_line(ex.objects, s.instruction)))
+            msgs.append(AIMessage(_fence(s.action)))
+        request = _step_line(objects, instruction)
+        if feedback:
+            request += "\n" + feedback
+        msgs.append(HumanMessage(request))
+        return msgs
+
+    def check_messages(self, objects, instruction: str, action_code: str,
+                       feedback: str = "") -> list[BaseMessage]:
+        msgs: list[BaseMessage] = [SystemMessage(self.check)]
+        for ex, s in self.step_examples():
+            msgs.append(HumanMessage(_check_line(ex.objects, s.instruction, s.action)))
+            msgs.append(AIMessage(_fence(s.check)))
+        request = _check_line(objects, instruction, action_code)
+        if feedback:
+            request += "\n" + feedback
+        msgs.append(HumanMessage(request))
+        return msgs
+
+
+def _task_line(description: str, objects) -> str:
+    return f"Task: {description}\nObjects: {list(objects)}"
+
+
+def _step_line(objects, instruction: str) -> str:
+    return f"Objects: {list(objects)}\nStep: {instruction}"
+
+
+def _check_line(objects, instruction: str, action_code: str) -> str:
+    return f"{_step_line(objects, instruction)}\nMotion code:\n{_fence(action_code)}"
+
+
+def _fence(code: str) -> str:
+    return f"```python\n{code.strip()}\n```"
+
+
+# ---- parsing ------------------------------------------------------------------------------------
+_FENCE_RE = re.compile(r"```[ \t]*(?:python|py|Python)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL)
+_COMPOSER_RE = re.compile(r"""composer\(\s*(['"])(.+?)\1\s*\)""")
+_NUMBERED_RE = re.compile(r"^\s*(?:step\s*)?\d+\s*[.):]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+_NUMPY_IMPORT_RE = re.compile(r"^\s*(import numpy( as np)?|from numpy import .*)\s*$")
+_STATE_CALL_RE = re.compile(r"^\s*(increment_current_step|set_done)\(\s*\)\s*$")
+
+
+def extract_code(text: str) -> str:
+    """The code in an LLM answer: the first fenced block, else the whole text (dedented)."""
+    text = text.replace("\r\n", "\n")
+    match = _FENCE_RE.search(text)
+    code = match.group(1) if match else text.strip().strip("`")
+    return textwrap.dedent(code).strip("\n")
+
+
+def parse_plan(text: str, max_steps: int = 12) -> list[str]:
+    """Step instructions from a planner answer: ``composer("...")`` calls in order, or numbered
+    lines when the model forgot the composer form. Raises ValueError when none is found."""
+    steps = [m.group(2).strip() for m in _COMPOSER_RE.finditer(text)]
+    if not steps:
+        steps = [s.strip().strip('"').strip() for s in _NUMBERED_RE.findall(text)]
+    steps = [s for s in steps if s][:max_steps]
+    if not steps:
+        raise ValueError("the plan has no steps: expected lines like 1. composer(\"...\")")
+    return steps
+
+
+def clean_snippet(code: str, role: str) -> str:
+    """Normalise a generated snippet: drop ``import numpy`` lines (np is provided) and, in
+    action code, bare ``increment_current_step()`` / ``set_done()`` lines (the check decides)."""
+    lines = []
+    for line in code.splitlines():
+        if _NUMPY_IMPORT_RE.match(line):
+            continue
+        if role == "action" and _STATE_CALL_RE.match(line):
+            continue
+        lines.append(line.rstrip())
+    return textwrap.dedent("\n".join(lines)).strip("\n") or "pass"
+
+
+def bind_missing_objects(code: str, objects, context: str = "") -> str:
+    """Prepend ``name = get_object('...')`` for object variables a snippet uses but never
+    binds (a small model's most common slip: the check reads ``gripper`` that only an earlier
+    step defined). Only exact names: 'gripper' and object names with '_' for spaces."""
+    import ast
+
+    try:
+        tree = ast.parse(f"{context}\n{code}")
+    except SyntaxError:
+        return code
+    bound, used = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                used.append(node.id)
+            else:
+                bound.add(node.id)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.FunctionDef):
+            bound.add(node.name)
+    candidates = {"gripper": "gripper"}
+    candidates.update({o.strip().replace(" ", "_"): o for o in objects})
+    missing = [n for n in dict.fromkeys(used) if n in candidates and n not in bound]
+    lines = [f"{n} = get_object({candidates[n]!r})" for n in missing]
+    return "\n".join([*lines, code]) if lines else code
+
+
+# ---- assembly -----------------------------------------------------------------------------------
+@dataclass
+class StepCode:
+    instruction: str
+    action: str
+    check: str
+
+
+@dataclass
+class AssembledPolicy:
+    """A CodePolicy source and the line ranges each step's action and check occupy."""
+
+    source: str
+    line_map: dict[int, tuple[int, str]]  # source line -> (step index from 1, 'action'|'check')
+
+    def locate(self, lineno: int | None) -> tuple[int, str] | None:
+        return self.line_map.get(lineno) if lineno else None
+
+
+def assemble(description: str, objects, steps: list[StepCode], header: str = "") -> AssembledPolicy:
+    """One CodePolicy: a state machine over ``current_step``, one branch per planned step
+    (action code, then its check), then ``set_done()``."""
+    lines = [f"# CodePolicy for task {description!r}, objects {list(objects)}."]
+    if header:
+        lines += [f"# {h}" for h in header.splitlines()]
+    lines.append("# Plan:")
+    lines += [f'#   {i}. composer("{s.instruction}")' for i, s in enumerate(steps, 1)]
+    line_map: dict[int, tuple[int, str]] = {}
+    for i, step in enumerate(steps, 1):
+        lines.append(f"{'if' if i == 1 else 'elif'} current_step == {i}:")
+        lines.append(f"    # {step.instruction}")
+        for role, code in (("action", step.action), ("check", step.check)):
+            for line in code.splitlines():
+                lines.append(("    " + line) if line.strip() else "")
+                line_map[len(lines)] = (i, role)
+    lines.append("else:")
+    lines.append("    set_done()")
+    return AssembledPolicy(source="\n".join(lines) + "\n", line_map=line_map)

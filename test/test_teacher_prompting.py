@@ -1,0 +1,139 @@
+"""Prompt construction, answer parsing and CodePolicy assembly (no LLM, no simulator)."""
+
+import numpy as np
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+from iteach_ros.codepolicy.runtime import ObjectState
+from iteach_ros.codepolicy.sandbox import SandboxedPolicy
+from iteach_ros.teacher.prompting import (
+    PromptLibrary,
+    StepCode,
+    assemble,
+    bind_missing_objects,
+    clean_snippet,
+    extract_code,
+    parse_plan,
+)
+
+
+@pytest.fixture(scope="module")
+def lib():
+    return PromptLibrary.load()
+
+
+def test_library_loads_packaged_data_files(lib):
+    assert len(lib.examples) >= 4
+    assert all(e.steps for e in lib.examples)
+    assert "move_gripper" in lib.api and "{api}" not in lib.action and lib.api in lib.check
+    # Few-shot examples are our own tasks, not the evaluated ones.
+    evaluated = {"push button", "reach the target", "close microwave 30cm", "lift the lid by 20cm"}
+    assert not evaluated & {e.task for e in lib.examples}
+    assert 4 <= len(lib.step_examples()) < sum(len(e.steps) for e in lib.examples)
+
+
+def test_planner_messages_put_examples_first_and_request_last(lib):
+    msgs = lib.planner_messages("push button", ["button"], feedback="It failed: X")
+    assert isinstance(msgs[0], SystemMessage) and "composer" in msgs[0].content
+    assert isinstance(msgs[1], HumanMessage) and isinstance(msgs[2], AIMessage)
+    assert 'composer("' in msgs[2].content
+    assert msgs[-1].content.startswith("Task: push button\nObjects: ['button']")
+    assert msgs[-1].content.endswith("It failed: X")
+    assert len(msgs) == 2 + 2 * len(lib.examples)
+
+
+def test_action_and_check_messages(lib):
+    act = lib.action_messages(["button"], "move above the button")
+    assert act[-1].content == "Objects: ['button']\nStep: move above the button"
+    assert all("```python" in m.content for m in act[2:-1:2])
+    chk = lib.check_messages(["button"], "move above the button", "goal = 1")
+    assert "Motion code:\n```python\ngoal = 1\n```" in chk[-1].content
+    assert "increment_current_step" in chk[2].content
+
+
+def test_holdout_drops_related_examples_and_changes_hash(lib):
+    held = lib.select("push_button", holdout=True)
+    assert all("push_button" not in e.related_tasks for e in held.examples)
+    # The related example's skill line leaves the planner's instructions with it.
+    press = next(e for e in lib.examples if "push_button" in e.related_tasks)
+    assert press.skill and press.skill in lib.planner_system()
+    assert press.skill not in held.planner_system()
+    assert held.planner_messages("push button", ["button"])[0].content == held.planner_system()
+    assert len(held.examples) < len(lib.examples)
+    assert held.digest() != lib.digest()
+    assert lib.select("push_button", holdout=False) is lib
+    assert lib.digest() == PromptLibrary.load().digest()  # stable
+
+
+def test_parse_plan_composer_and_fallbacks():
+    text = 'Sure!\n1. composer("move to the button")\n2. composer(\'press it\')\nDone.'
+    assert parse_plan(text) == ["move to the button", "press it"]
+    assert parse_plan("1. move above the cube\n2) close the gripper") == [
+        "move above the cube", "close the gripper"]
+    assert len(parse_plan("\n".join(f'{i}. composer("s{i}")' for i in range(1, 20)),
+                          max_steps=5)) == 5
+    with pytest.raises(ValueError, match="no steps"):
+        parse_plan("I cannot help with that.")
+
+
+def test_extract_code_variants():
+    assert extract_code("Here:\n```python\nx = 1\ny = 2\n```\nbye") == "x = 1\ny = 2"
+    assert extract_code("```\n    x = 1\n```") == "x = 1"
+    assert extract_code("x = 1") == "x = 1"
+    assert extract_code("```python\nx = 1\n") == "x = 1"  # unterminated fence
+
+
+def test_clean_snippet():
+    code = "import numpy as np\nset_gripper(True)\nincrement_current_step()"
+    assert clean_snippet(code, "action") == "set_gripper(True)"
+    assert "increment_current_step()" in clean_snippet(code, "check")
+    assert clean_snippet("import numpy as np", "action") == "pass"
+
+
+def test_assemble_state_machine_runs_in_sandbox():
+    steps = [
+        StepCode("go above", "g = get_object('gripper')\nb = get_object('button')\n"
+                 "goal = b.position + np.array([0, 0, 0.1])\nmove_gripper(goal - g.position)",
+                 "if np.linalg.norm(goal - g.position) < 0.02:\n    increment_current_step()"),
+        StepCode("press", "move_gripper([0, 0, -0.05])", "increment_current_step()"),
+    ]
+    asm = assemble("push button", ["button"], steps, header="test")
+    assert asm.source.count("current_step ==") == 2 and "set_done()" in asm.source
+    lines = asm.source.splitlines()
+    press_line = next(i for i, ln in enumerate(lines, 1) if "[0, 0, -0.05]" in ln)
+    assert asm.locate(press_line) == (2, "action")
+    assert asm.locate(press_line + 1) == (2, "check")
+    assert asm.locate(1) is None
+    policy = SandboxedPolicy(asm.source, ["button"])
+    objs = {"gripper": ObjectState("gripper", np.array([0.3, 0.0, 0.2])),
+            "button": ObjectState("button", np.array([0.3, 0.0, 0.1]))}
+    first = policy.step(objs)  # gripper already at the goal: step 1 completes
+    assert first.current_step == 2 and not first.done
+    second = policy.step(objs)
+    assert second.action[2] == pytest.approx(-0.9) and second.current_step == 3
+    assert policy.step(objs).done
+
+
+def test_teacher_core_imports_without_ros():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['rclpy'] = None\n"
+            "import iteach_ros.teacher.cli, iteach_ros.teacher.generator, "
+            "iteach_ros.teacher.validation, iteach_ros.codepolicy.sandbox, "
+            "iteach_ros.codepolicy.isolated\n"
+            "assert 'rclpy' not in [m for m in sys.modules if sys.modules[m] is not None]")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_bind_missing_objects():
+    check = "if np.linalg.norm(microwave_door.position - gripper.position) < 0.02:\n    pass"
+    fixed = bind_missing_objects(check, ["microwave", "microwave door"], context="x = 1")
+    assert fixed.splitlines()[:2] == ["microwave_door = get_object('microwave door')",
+                                      "gripper = get_object('gripper')"]
+    # Names the context binds, unknown names and broken code are left alone.
+    assert bind_missing_objects(check, ["microwave door"],
+                                "gripper = 1\nmicrowave_door = 2") == check
+    assert bind_missing_objects("move_gripper(door.position)", ["microwave door"]) == \
+        "move_gripper(door.position)"
+    assert bind_missing_objects("if (:", ["x"]) == "if (:"
