@@ -8,7 +8,6 @@ description the pip launcher (python -m iteach_ros.ros.launcher) reads.
 
 import os
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
@@ -22,6 +21,7 @@ from iteach_ros.ros.graph import (
     node_overrides,
     pipeline_namespaces,
 )
+from launch import LaunchDescription
 
 
 def _params_file(context) -> str:

@@ -5,7 +5,8 @@
 #   2. interactive training through the graph, every topic recorded to MCAP
 #   3. evaluation through the graph on held-out seeds (learner acts alone)
 # Environment knobs: TASK (push_button), EPISODES (30), EVAL_EPISODES (20), WARM_STEPS (300),
-# POLICY_SOURCE (cache if a generated CodePolicy is cached, else the reference program).
+# POLICY_SOURCE (cache: the offline LLM's generated CodePolicy, cached or shipped; else the
+# reference program).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh"
@@ -20,8 +21,8 @@ OUT="${OUT:-runs/main_$(date +%Y%m%d-%H%M%S)}"
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$((RANDOM % 100 + 1))}"
 if [ -z "${POLICY_SOURCE:-}" ]; then
-  POLICY_SOURCE=$("$PY" -c "from iteach_ros.teacher.cache import PolicyCache as C
-print('cache' if C().best('$TASK') else 'reference')")
+  POLICY_SOURCE=$("$PY" -c "from iteach_ros.codepolicy.teachers import find_cached_policy as f
+print('cache' if f('$TASK') else 'reference')")
 fi
 echo "[main] task $TASK, teacher CodePolicy: $POLICY_SOURCE, results in $OUT"
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Accepted CodePolicies generated with the offline LLM, shipped so the project runs without it.
+SHIPPED_POLICIES = Path(__file__).resolve().parents[1] / "teacher" / "shipped_policies"
+
 
 def object_names(task: str) -> tuple[str, ...]:
     from iteach_ros.sim.tasks import TASKS
@@ -12,12 +15,23 @@ def object_names(task: str) -> tuple[str, ...]:
     return tuple(TASKS[task].object_names) if task in TASKS else ()
 
 
+def find_cached_policy(task: str):
+    """The best accepted generated CodePolicy: the user's cache first, then the shipped ones."""
+    from iteach_ros.teacher.cache import PolicyCache
+
+    for cache in (PolicyCache(), PolicyCache(SHIPPED_POLICIES)):
+        entry = cache.best(task)
+        if entry is not None:
+            return entry
+    return None
+
+
 def make_teacher(task: str, source: str = "reference"):
     """An object with ``reset()`` and ``step(objects) -> TeacherStep`` (may raise on faults)
     and ``source`` (the program text).
 
     source: ``reference`` (the developers' program, trusted), ``cache`` (the best accepted
-    entry of the policy cache) or a path to a CodePolicy ``.py`` file.
+    generated policy, see ``find_cached_policy``) or a path to a CodePolicy ``.py`` file.
     """
     from iteach_ros.codepolicy.sandbox import SandboxedPolicy
 
@@ -28,15 +42,12 @@ def make_teacher(task: str, source: str = "reference"):
         executor.source = load_reference(task)
         return executor
     if source == "cache":
-        from iteach_ros.teacher.cache import PolicyCache
-
-        cache = PolicyCache()
-        entry = cache.best(task)
+        entry = find_cached_policy(task)
         if entry is None:
             raise FileNotFoundError(
-                f"no accepted CodePolicy for {task!r} in {cache.root}; generate one with "
-                f"`python -m iteach_ros.teacher.cli generate --task {task}` or use "
-                f"policy_source=reference")
+                f"no accepted CodePolicy for {task!r} in the policy cache or the shipped ones; "
+                f"generate one with `python -m iteach_ros.teacher.cli generate --task {task}` "
+                f"or use policy_source=reference")
         return SandboxedPolicy(entry.source, object_names(task), filename=str(entry.path))
     path = Path(source)
     if not path.is_file():
