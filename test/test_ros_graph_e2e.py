@@ -112,3 +112,18 @@ def test_bad_parameters_stop_a_node_with_one_clear_line(module, params, message)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_two_pipelines_feed_one_learner(tmp_path):
+    graph = graph_for(tmp_path, episodes=1, pipelines=2).start()
+    try:
+        names = sorted(graph.procs)
+        assert names == ["learner", "pipe0/arbiter", "pipe0/sim_bridge", "pipe0/teacher",
+                         "pipe1/arbiter", "pipe1/sim_bridge", "pipe1/teacher"]
+        assert graph.wait_for(["pipe0/sim_bridge", "pipe1/sim_bridge"], timeout=150)
+        time.sleep(1.5)  # the learner writes the last trajectory on the final end event
+    finally:
+        graph.stop()
+    assert not graph.failed(), {k: graph.lines[k][-5:] for k in graph.failed()}
+    saved = sorted(p.stem for p in (tmp_path / "learner" / "trajectories").glob("*.npz"))
+    assert saved == ["pipe0_000001", "pipe1_000001"]
