@@ -82,7 +82,7 @@ def image_to_msg(rgb: np.ndarray, stamp: Time) -> Image:
 def image_from_msg(msg: Image) -> np.ndarray:
     if msg.encoding != "rgb8" or msg.step != 3 * msg.width:
         raise MessageError(f"expected a packed rgb8 image, got {msg.encoding} step {msg.step}")
-    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    data = np.frombuffer(msg.data, dtype=np.uint8)  # array('B') or bytes: no intermediate copy
     if data.size != msg.height * msg.width * 3:
         raise MessageError(f"image data has {data.size} bytes, expected "
                            f"{msg.height * msg.width * 3}")

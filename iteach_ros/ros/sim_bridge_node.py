@@ -106,8 +106,11 @@ class SimBridgeNode(Node):
         image_msg = image_to_msg(obs.wrist_rgb, stamp) if obs.wrist_rgb is not None else None
         self.last_msgs = (image_msg, obs_msg)
         self._send(image_msg, obs_msg)
-        self.joint_pub.publish(joint_state_msg(obs_msg))
-        self.poses_pub.publish(object_poses_msg(obs_msg))
+        # Visualisation only: no serialisation on the lock-step path when nobody looks.
+        if self.joint_pub.get_subscription_count():
+            self.joint_pub.publish(joint_state_msg(obs_msg))
+        if self.poses_pub.get_subscription_count():
+            self.poses_pub.publish(object_poses_msg(obs_msg))
 
     def _send(self, image_msg, obs_msg) -> None:
         # The image first: the learner acts when it holds both halves of a step.
