@@ -87,7 +87,7 @@ def through_graph(task: str, episodes: int, seed: int):
     mon = TimingMonitor()
     specs = build_processes({"task": task, "episodes": str(episodes), "seed": str(seed)},
                             parameters={"learner": {"train": False},
-                                        "sim_bridge": {"start_delay_s": 3.0}})
+                                        "sim_bridge": {"min_subscribers": 4}})
     graph = Graph(specs, env=dict(os.environ), echo=False).start()
     try:
         while graph.procs["sim_bridge"].poll() is None:
@@ -100,10 +100,11 @@ def through_graph(task: str, episodes: int, seed: int):
         mon.destroy_node()
         rclpy.try_shutdown()
     keys = sorted(mon.exec_at)
-    # steady state: from the first observation to the last executed action
-    wall = (mon.exec_at[keys[-1]] - min(mon.obs_at.values())) * 1e-9
+    # steady state: from the first executed action to the last (start-up and discovery, the
+    # wait before the first action, are not control steps)
+    wall = (mon.exec_at[keys[-1]] - mon.exec_at[keys[0]]) * 1e-9
     rtt = [(mon.exec_at[k] - mon.obs_at[k]) * 1e-6 for k in keys if k in mon.obs_at]
-    return len(keys), wall, np.array(mon.obs_hop[1:]), np.array(rtt), graph.failed()
+    return len(keys) - 1, wall, np.array(mon.obs_hop[1:]), np.array(rtt[1:]), graph.failed()
 
 
 def main() -> int:

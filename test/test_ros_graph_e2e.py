@@ -16,13 +16,16 @@ pytestmark = pytest.mark.ros
 
 # Small and quick: reach_target episodes take ~40 steps under the teacher's corrections.
 FAST = {"sim_bridge": {"start_delay_s": 2.0, "action_timeout_s": 20.0, "max_steps": 80,
-                       "image_size": 64},
+                       "image_size": 64, "min_subscribers": 4},  # + this test's monitor
         "learner": {"image_size": 64, "batch_size": 2, "sequence_length": 40}}
 
 
-def graph_for(tmp_path, episodes: int, **extra):
+def graph_for(tmp_path, episodes: int, monitored: bool = True, **extra):
+    params = {node: dict(values) for node, values in FAST.items()}
+    if not monitored:
+        params["sim_bridge"]["min_subscribers"] = 3
     specs = build_processes({"task": "reach_target", "episodes": str(episodes), "seed": "3",
-                             "checkpoint_dir": str(tmp_path / "learner")}, parameters=FAST,
+                             "checkpoint_dir": str(tmp_path / "learner")}, parameters=params,
                             **extra)
     return Graph(specs, env=dict(os.environ), echo=False)
 
@@ -115,7 +118,7 @@ def test_bad_parameters_stop_a_node_with_one_clear_line(module, params, message)
 
 
 def test_two_pipelines_feed_one_learner(tmp_path):
-    graph = graph_for(tmp_path, episodes=1, pipelines=2).start()
+    graph = graph_for(tmp_path, episodes=1, monitored=False, pipelines=2).start()
     try:
         names = sorted(graph.procs)
         assert names == ["learner", "pipe0/arbiter", "pipe0/sim_bridge", "pipe0/teacher",

@@ -35,7 +35,8 @@ NODES: tuple[NodeSpec, ...] = (
         "action_timeout_s": 10.0,  # no executed action within this: reported, then retried
         "max_action_retries": 3,  # retries (republishing the observation) before failing
         "autostart": True,  # start the first episode without a reset request
-        "start_delay_s": 1.0,  # wait for subscribers before the first observation
+        "start_delay_s": 1.0,  # at least this long before the first observation ...
+        "min_subscribers": 3,  # ... and until this many observe (teacher, learner, arbiter)
     }, doc="owns the simulator; publishes observations, steps on executed actions"),
     NodeSpec("teacher", "iteach_ros.ros.teacher_node", {
         "task": "push_button",

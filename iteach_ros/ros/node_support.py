@@ -35,11 +35,22 @@ def declare_from_graph(node: Node, spec_name: str) -> SimpleNamespace:
     return SimpleNamespace(**values)
 
 
+def make_executor(node: Node):
+    """A SingleThreadedExecutor holding ``node``. (rclpy's experimental EventsExecutor was
+    tried for less per-message overhead; in Jazzy 7.1.6 the lock-step graph stalled with it.)"""
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    return executor
+
+
 def run_node(name: str, create, args=None, *, spin=None, finish=None) -> int:
     """The life of a node process: init, create, spin until SIGINT or shutdown, clean up.
 
     A node that cannot start (bad parameters, missing CodePolicy, ...) exits 1 with one line
-    saying why, not a traceback. ``spin(node)`` replaces ``rclpy.spin``; ``finish(node)`` runs
+    saying why, not a traceback. ``spin(node, executor)`` replaces ``executor.spin()``;
+    ``finish(node)`` runs
     before the node is destroyed (rosout may already be gone after SIGINT: print there).
     """
     rclpy.init(args=args)
@@ -50,7 +61,11 @@ def run_node(name: str, create, args=None, *, spin=None, finish=None) -> int:
         rclpy.try_shutdown()
         return 1
     try:
-        (spin or rclpy.spin)(node)
+        executor = make_executor(node)
+        if spin is None:
+            executor.spin()
+        else:
+            spin(node, executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -65,6 +65,9 @@ class SimBridgeNode(Node):
 
     # ---- episodes ----------------------------------------------------------------------------
     def start_callback(self):
+        # The graph is connected when enough nodes observe: a fixed sleep alone races discovery.
+        if self.observation_pub.get_subscription_count() < self.params.min_subscribers:
+            return
         self.destroy_timer(self.start_timer)
         self.start_timer = None
         if not self.active and self.episode == 0:
@@ -184,16 +187,16 @@ class SimBridgeNode(Node):
         return super().destroy_node()
 
 
-def spin_until_done(node: SimBridgeNode) -> None:
+def spin_until_done(node: SimBridgeNode, executor) -> None:
     while rclpy.ok() and not node.finished:
-        rclpy.spin_once(node, timeout_sec=0.1)
+        executor.spin_once(timeout_sec=0.1)
     if node.finished:
         node.get_logger().info(f"{node.episodes_done} episodes done; "
                                f"{node.ignored_actions} stale actions ignored")
         # Linger so late subscribers still get the last events before the node goes.
         end = node.get_clock().now().nanoseconds + 1_000_000_000
         while rclpy.ok() and node.get_clock().now().nanoseconds < end:
-            rclpy.spin_once(node, timeout_sec=0.1)
+            executor.spin_once(timeout_sec=0.1)
 
 
 def main(args=None) -> int:
