@@ -71,6 +71,8 @@ print(f"{x:.2f}", d.tolist())
     ("try:\n    pass\nexcept BaseException:\n    pass", "only these exceptions"),
     ("async def f():\n    pass", "async"),
     ("x = [y for y in range(3) if 0 < get_object('button').position[0] < 1]", None),
+    ("bin = get_object('button')\nmove_gripper(bin.position)", None),  # task object 'bin'
+    ("x = bin(3)", "'bin' is not available"),
 ])
 def test_validation_rules(src, needle):
     found = messages(src)

@@ -245,7 +245,8 @@ class _Validator(ast.NodeVisitor):
         name = node.id
         if name.startswith("_") and name != "_":
             self.add(node, f"name {name!r}: names starting with '_' are not allowed")
-        elif name in FORBIDDEN_NAMES:
+        elif name in FORBIDDEN_NAMES and name not in self.bound:
+            # (A program may name its own variable 'bin' or 'type': the builtin is absent.)
             self.add(node, f"{name!r} is not available in a CodePolicy")
         elif isinstance(node.ctx, ast.Store | ast.Del) and name in API_NAMES:
             hint = (" (call increment_current_step() to advance)" if name == "current_step"
