@@ -38,5 +38,6 @@ echo "[main] 2/3 interactive training through the ROS 2 graph: $EPISODES episode
 
 echo "[main] 3/3 evaluation through the graph: $EVAL_EPISODES held-out episodes"
 "$PY" -m iteach_ros.ros.launcher --task "$TASK" --episodes "$EVAL_EPISODES" --seed 900000 \
-  --mode agent_only --train false --checkpoint-dir "$OUT/learner" --out "$OUT/eval"
+  --mode agent_only --train false --policy-source "$POLICY_SOURCE" \
+  --checkpoint-dir "$OUT/learner" --out "$OUT/eval"
 echo "[main] done: $OUT (train/episodes.csv, eval/episodes.csv, bag/, learner/)"
