@@ -75,8 +75,10 @@ def test_learner_killed_mid_episode_resumes_without_losing_feedback(tmp_path, mo
 
     graph = graph_for(tmp_path, episodes=3).start()
     try:
-        # mid-way through episode 2: the learner has a checkpoint from episode 1
-        assert monitor.wait_until(lambda n: len(n.feedback_steps[2]) >= 10, 120)
+        # mid-way through episode 2, once the learner's checkpoint from episode 1 is on disk
+        checkpoint = tmp_path / "learner" / "learner.pt"
+        assert monitor.wait_until(
+            lambda n: len(n.feedback_steps[2]) >= 10 and checkpoint.exists(), 120)
         graph.procs["learner"].send_signal(signal.SIGKILL)
         graph.procs["learner"].wait(10)
         killed_at = len(monitor.node.feedback_steps[2])
