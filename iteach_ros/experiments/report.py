@@ -25,11 +25,6 @@ def write_episodes_csv(records: list[EpisodeRecord], path: Path) -> Path:
     return path
 
 
-def read_episodes_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def write_result(result: ProtocolResult, out_dir: Path) -> dict:
     """episodes.csv, summary.json, config.json and (for learners) plots into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)

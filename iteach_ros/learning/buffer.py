@@ -191,12 +191,7 @@ class ReplayBuffer:
         arrays = {"sequence_length": np.array(self.sequence_length),
                   "count": np.array(len(trajs))}
         for i, t in enumerate(trajs):
-            arrays[f"{i}/images"] = t.images
-            arrays[f"{i}/proprio"] = t.proprio
-            arrays[f"{i}/actions"] = t.actions
-            arrays[f"{i}/kinds"] = t.kinds
-            arrays[f"{i}/mask"] = t.mask
-            arrays[f"{i}/meta"] = np.array(repr(t.meta))
+            arrays.update({f"{i}/{k}": v for k, v in _arrays(t).items()})
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, **arrays)
         tmp.replace(path)
@@ -204,15 +199,24 @@ class ReplayBuffer:
 
     @classmethod
     def load(cls, path: str | Path) -> ReplayBuffer:
-        import ast
-
         with np.load(path, allow_pickle=False) as data:
             buf = cls(int(data["sequence_length"]))
             for i in range(int(data["count"])):
-                buf.add(Trajectory(data[f"{i}/images"], data[f"{i}/proprio"],
-                                   data[f"{i}/actions"], data[f"{i}/kinds"],
-                                   ast.literal_eval(str(data[f"{i}/meta"])), data[f"{i}/mask"]))
+                buf.add(_from_arrays(lambda k, i=i: data[f"{i}/{k}"]))
         return buf
+
+
+def _arrays(t: Trajectory) -> dict[str, np.ndarray]:
+    """A trajectory as named arrays (meta as the repr of a dict of literals)."""
+    return {"images": t.images, "proprio": t.proprio, "actions": t.actions, "kinds": t.kinds,
+            "mask": t.mask, "meta": np.array(repr(t.meta))}
+
+
+def _from_arrays(get) -> Trajectory:
+    import ast
+
+    return Trajectory(get("images"), get("proprio"), get("actions"), get("kinds"),
+                      ast.literal_eval(str(get("meta"))), get("mask"))
 
 
 def save_trajectory(trajectory: Trajectory, path: str | Path) -> Path:
@@ -220,16 +224,11 @@ def save_trajectory(trajectory: Trajectory, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, images=trajectory.images, proprio=trajectory.proprio,
-             actions=trajectory.actions, kinds=trajectory.kinds, mask=trajectory.mask,
-             meta=np.array(repr(trajectory.meta)))
+    np.savez(tmp, **_arrays(trajectory))
     tmp.replace(path)
     return path
 
 
 def load_trajectory(path: str | Path) -> Trajectory:
-    import ast
-
     with np.load(path, allow_pickle=False) as d:
-        return Trajectory(d["images"], d["proprio"], d["actions"], d["kinds"],
-                          ast.literal_eval(str(d["meta"])), d["mask"])
+        return _from_arrays(lambda k: d[k])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Pose, PoseArray, Quaternion, Vector3
@@ -123,7 +121,3 @@ def feedback_msg(decision: Decision, *, header: Header, episode: int, step: int,
 
 def stamp_key(stamp: Time) -> int:
     return stamp.sec * 1_000_000_000 + stamp.nanosec
-
-
-def finite(values) -> bool:
-    return all(math.isfinite(v) for v in values)
