@@ -140,8 +140,9 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     if args.md:
+        command = " ".join(["python", "benchmarks/bench_codepolicy.py", *(argv or sys.argv[1:])])
         lines = [f"Per-step thread CPU time (us), python {platform.python_version()}, "
-                 f"{os.cpu_count()} CPUs; `python benchmarks/bench_codepolicy.py`", "",
+                 f"{os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f}; `{command}`", "",
                  "| program | lines | steps | exec of source | compiled (contract executor) "
                  "| sandboxed | sandboxed vs exec |", "|---|---|---|---|---|---|---|"]
         lines += [f"| {r['program']} | {r['source_lines']} | {r['steps']} | {r['exec_us']:.1f} | "

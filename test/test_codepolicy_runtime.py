@@ -66,8 +66,14 @@ def test_api_misuse_is_a_clear_error(source, message):
         CodePolicyExecutor(source).step(scene([0, 0, 1], [0, 0, 0.5]))
 
 
-def test_gripper_keeps_the_last_request_while_fingers_close():
-    ex = CodePolicyExecutor("""
+@pytest.mark.parametrize("executor", ["contract", "fast", "sandbox"])
+def test_gripper_keeps_the_last_request_while_fingers_close(executor):
+    from iteach_ros.codepolicy.fastexec import FastExecutor
+    from iteach_ros.codepolicy.sandbox import SandboxedPolicy
+
+    make = {"contract": CodePolicyExecutor, "fast": FastExecutor,
+            "sandbox": SandboxedPolicy}[executor]
+    ex = make("""
 if current_step == 1:
     set_gripper(False)
     increment_current_step()
@@ -76,4 +82,5 @@ if current_step == 1:
     # the fingers are still closing (closed=False) and the program no longer asks: keep closed
     assert ex.step(scene([0, 0, 1], [0, 0, 0.5], closed=False)).action[3] == -0.9
     ex.reset()  # a new episode forgets the request and reads the gripper again
-    assert CodePolicyExecutor("pass").step(scene([0, 0, 1], [0, 0, 0.5])).action[3] == 0.9
+    assert ex.step(scene([0, 0, 1], [0, 0, 0.5], closed=False)).action[3] == -0.9  # asks again
+    assert make("pass").step(scene([0, 0, 1], [0, 0, 0.5])).action[3] == 0.9

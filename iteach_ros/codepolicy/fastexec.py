@@ -33,6 +33,15 @@ _F64 = np.dtype(float)
 _NDARRAY = np.ndarray
 
 
+# The 54 possible teacher actions (3 levels per axis x gripper open/closed), indexed as in
+# FastExecutor.finish; copying one is cheaper than building a 4-element array from floats.
+_LEVELS = (-ACTION_LEVEL, 0.0, ACTION_LEVEL)
+_ACTIONS = [np.array((lx, ly, lz, lg)) for lx in _LEVELS for ly in _LEVELS for lz in _LEVELS
+            for lg in (-ACTION_LEVEL, ACTION_LEVEL)]
+for _a in _ACTIONS:
+    _a.flags.writeable = False
+
+
 def _as_f64(x) -> np.ndarray:
     if type(x) is _NDARRAY and x.dtype == _F64:
         return x.copy()
@@ -103,24 +112,27 @@ class FastExecutor(CodePolicyExecutor):
         self._gripper_key = GRIPPER
 
     def _get_object(self, name):
-        if type(name) is not str:
-            return super()._get_object(name)
-        key = self._lookup.get(name.strip().lower())
+        key = self._exact.get(name) if type(name) is str else None
         if key is None:
-            return super()._get_object(name)  # raises the contract's error
+            if type(name) is not str:
+                return super()._get_object(name)
+            key = self._lookup.get(name.strip().lower())
+            if key is None:
+                return super()._get_object(name)  # raises the contract's error
         state = self._objects[key]
         view = _View.__new__(_View)
         view._src = state
         view._init = self._initial[key]
         view.name = state.name
-        view.position = _as_f64(state.position)
+        p = state.position
+        view.position = p.copy() if type(p) is _NDARRAY and p.dtype is _F64 else _as_f64(p)
         if self._eager_normal:
             view.normal = _as_f64(state.normal)
         if self._eager_initial:
             view.initial_position = view._init.copy()
-        view.gripped = bool(state.gripped)
-        view.can_be_gripped = bool(state.can_be_gripped)
-        view.closed = bool(state.closed)
+        view.gripped = state.gripped is True or bool(state.gripped)
+        view.can_be_gripped = state.can_be_gripped is True or bool(state.can_be_gripped)
+        view.closed = state.closed is True or bool(state.closed)
         return view
 
     def _move_gripper(self, vector):
@@ -146,6 +158,8 @@ class FastExecutor(CodePolicyExecutor):
         names = tuple(objects)
         if names != self._names_key:
             self._lookup = {name.lower(): name for name in objects}
+            # Names as the program usually writes them, looked up without strip()/lower().
+            self._exact = self._lookup | {name: name for name in objects}
             self._names_key = names
             self._gripper_key = self._lookup[GRIPPER]
         if not self._initial:
@@ -163,14 +177,16 @@ class FastExecutor(CodePolicyExecutor):
             self.current_step = self._next_step
             self._initial = {k: _as_f64(v.position) for k, v in self._objects.items()}
         self.done = self.done or self._done_request
-        if self._gripper_request is None:
+        if self._gripper_request is not None:
+            self._gripper_open_request = self._gripper_request
+        if self._gripper_open_request is None:
             opened = not self._objects[self._gripper_key].closed
         else:
-            opened = self._gripper_request
+            opened = self._gripper_open_request
         x, y, z = self._translation
-        action = np.array((
-            ACTION_LEVEL if x >= DEAD_BAND_M else (-ACTION_LEVEL if x <= -DEAD_BAND_M else 0.0),
-            ACTION_LEVEL if y >= DEAD_BAND_M else (-ACTION_LEVEL if y <= -DEAD_BAND_M else 0.0),
-            ACTION_LEVEL if z >= DEAD_BAND_M else (-ACTION_LEVEL if z <= -DEAD_BAND_M else 0.0),
-            ACTION_LEVEL if opened else -ACTION_LEVEL))
-        return TeacherStep(action=action, done=self.done, current_step=self.current_step)
+        index = (((2 if x >= DEAD_BAND_M else (0 if x <= -DEAD_BAND_M else 1)) * 9
+                  + (2 if y >= DEAD_BAND_M else (0 if y <= -DEAD_BAND_M else 1)) * 3
+                  + (2 if z >= DEAD_BAND_M else (0 if z <= -DEAD_BAND_M else 1))) * 2
+                 + (1 if opened else 0))
+        # (positional: a dataclass __init__ with keywords costs twice as much)
+        return TeacherStep(_ACTIONS[index].copy(), self.done, self.current_step)
