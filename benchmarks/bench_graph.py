@@ -1,16 +1,23 @@
 """Control steps per second through the ROS 2 graph (four processes over DDS on loopback) next to
 the same loop in one process, and hop latencies, measured side by side in one run.
 
-    .venv/bin/python benchmarks/bench_graph.py [--task reach_target] [--episodes 4]
+    .venv/bin/python benchmarks/bench_graph.py [--task reach_target] [--episodes 20] [--rounds 3]
+        [--md results/bench_graph.md]
 
 In-process loop: env.step (with the 128x128 wrist camera) + policy inference + CodePolicy +
 arbiter, no training. Graph: sim_bridge, teacher, arbiter and learner (train=false, so the two
-loops do the same work) as separate processes; a monitor process-side node records when each
-observation and executed action arrives.
-- obs hop: observation receive time - its publish stamp (sim_bridge -> a subscriber; the wrist
-  image travels beside it on its own topic);
+loops do the same work) as separate processes. Both start from the same policy weights (torch
+seed 0, as the learner's ``seed`` parameter) and the same episode seeds, so they run the same
+episodes step for step.
+
+Rounds alternate the two loops (this machine's load drifts; the ratio is taken per round and the
+median reported). In throughput rounds a monitor node records when each executed action arrives
+(small messages only: every subscriber is load on the same cores). A final latency round also
+subscribes to the observations:
+- obs hop: observation receive time - its publish stamp (sim_bridge -> a subscriber);
 - step round trip: executed action receive time - observation receive time at the monitor
   (obs -> learner and teacher, actions -> arbiter, executed -> out: three hops + compute).
+Per-process CPU time per control step comes from /proc over the throughput rounds.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "test"))
+LEARNER_SEED = 0  # the learner's `seed` parameter (config/iteach.yaml)
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 101)))
 
@@ -39,6 +46,7 @@ def in_process(task: str, episodes: int, seed: int) -> tuple[int, float]:
     from iteach_ros.sim import make_env
 
     torch.set_num_threads(1)  # as the runner and the graph's learner do
+    torch.manual_seed(LEARNER_SEED)  # the learner node's initial weights
     env = make_env(task)
     policy, teacher, arbiter = CeilingPolicy(), make_teacher(task), FeedbackArbiter()
     steps, t0 = 0, time.perf_counter()
@@ -58,20 +66,25 @@ def in_process(task: str, episodes: int, seed: int) -> tuple[int, float]:
     return steps, wall
 
 
-def through_graph(task: str, episodes: int, seed: int):
+def through_graph(task: str, episodes: int, seed: int, watch_observations: bool,
+                  executor_kind: str = ""):
     import rclpy
+    from rclpy.node import Node
 
     from iteach_ros.ros import interfaces as io
     from iteach_ros.ros.conversions import stamp_key
     from iteach_ros.ros.launcher import Graph, build_processes
-    from ros_monitor import GraphMonitor
+    from iteach_ros.ros.node_support import make_executor
 
-    class TimingMonitor(GraphMonitor):
+    class TimingMonitor(Node):
+        """Only what the timing needs (every subscription here is load on the same 2 cores)."""
+
         def __init__(self):
-            super().__init__()
+            super().__init__("bench_monitor")
             self.obs_at, self.exec_at, self.obs_hop = {}, {}, []
-            self.create_subscription(io.OBSERVATION.type, io.OBSERVATION.name, self._t_obs,
-                                     io.OBSERVATION.qos)
+            if watch_observations:
+                self.create_subscription(io.OBSERVATION.type, io.OBSERVATION.name, self._t_obs,
+                                         io.OBSERVATION.qos)
             self.create_subscription(io.EXECUTED_ACTION.type, io.EXECUTED_ACTION.name,
                                      self._t_exec, io.EXECUTED_ACTION.qos)
 
@@ -85,16 +98,27 @@ def through_graph(task: str, episodes: int, seed: int):
 
     rclpy.init()
     mon = TimingMonitor()
-    specs = build_processes({"task": task, "episodes": str(episodes), "seed": str(seed)},
-                            parameters={"learner": {"train": False},
-                                        "sim_bridge": {"min_subscribers": 4}})
+    executor = make_executor(mon)  # the nodes' executor (rclpy.spin_once re-adds the node)
+    subscribers = 3 if watch_observations else 2  # teacher, learner (+ this monitor)
+    specs = build_processes({"task": task, "episodes": str(episodes), "seed": str(seed),
+                             "executor": executor_kind},
+                            parameters={"learner": {"train": False, "seed": LEARNER_SEED},
+                                        "sim_bridge": {"min_subscribers": subscribers}})
     graph = Graph(specs, env=dict(os.environ), echo=False).start()
+    samples = []  # (executed actions so far, {process: CPU seconds}) every ~0.1 s
     try:
+        next_sample = 0.0
         while graph.procs["sim_bridge"].poll() is None:
-            rclpy.spin_once(mon, timeout_sec=0.05)
+            executor.spin_once(timeout_sec=0.05)
+            if time.monotonic() >= next_sample:
+                next_sample = time.monotonic() + 0.1
+                cpu = {n: _cpu_seconds(p.pid) for n, p in graph.procs.items()}
+                cpu["monitor (this process)"] = time.process_time()
+                if None not in cpu.values():
+                    samples.append((len(mon.exec_at), cpu))
         end = time.monotonic() + 1.0
         while time.monotonic() < end:
-            rclpy.spin_once(mon, timeout_sec=0.05)
+            executor.spin_once(timeout_sec=0.05)
     finally:
         graph.stop()
         mon.destroy_node()
@@ -104,35 +128,90 @@ def through_graph(task: str, episodes: int, seed: int):
     # wait before the first action, are not control steps)
     wall = (mon.exec_at[keys[-1]] - mon.exec_at[keys[0]]) * 1e-9
     rtt = [(mon.exec_at[k] - mon.obs_at[k]) * 1e-6 for k in keys if k in mon.obs_at]
-    return len(keys) - 1, wall, np.array(mon.obs_hop[1:]), np.array(rtt[1:]), graph.failed()
+    return (len(keys) - 1, wall, np.array(mon.obs_hop[1:]), np.array(rtt[1:]), graph.failed(),
+            _cpu_per_step(samples))
 
 
-def main() -> int:
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a live process (Linux /proc), None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_per_step(samples) -> dict[str, float]:
+    """CPU milliseconds per control step of each process, over the sampled steady state."""
+    running = [s for s in samples if s[0] > 0]
+    if len(running) < 2 or running[-1][0] == running[0][0]:
+        return {}
+    (n0, c0), (n1, c1) = running[0], running[-1]
+    return {name: (c1[name] - c0[name]) * 1e3 / (n1 - n0) for name in c0}
+
+
+def _percentiles(v: np.ndarray) -> str:
+    p50, p90, p99 = np.percentile(v, [50, 90, 99])
+    return f"{p50:.2f} | {p90:.2f} | {p99:.2f} | {v.max():.2f}"
+
+
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--task", default="reach_target")
-    ap.add_argument("--episodes", type=int, default=10)
+    ap.add_argument("--episodes", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=3, help="throughput rounds (in-process, graph)")
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    s_in, w_in = in_process(args.task, args.episodes, args.seed)
-    s_g, w_g, hop, rtt, failed = through_graph(args.task, args.episodes, args.seed)
-    rate_in, rate_g = s_in / w_in, s_g / w_g
-    print(f"\ntask {args.task}, {args.episodes} episodes, wrist camera 128x128, no training\n")
-    print("| loop | steps | wall (s) | steps/s |")
-    print("|---|---|---|---|")
-    print(f"| in one process | {s_in} | {w_in:.2f} | {rate_in:.0f} |")
-    print(f"| ROS 2 graph, 4 processes | {s_g} | {w_g:.2f} | {rate_g:.0f} |")
-    print(f"\ngraph / in-process: {rate_g / rate_in:.0%} (target >= 75 %); "
-          f"graph rate target >= 100 steps/s: {'met' if rate_g >= 100 else 'MISSED'}\n")
-    print("| latency (ms) | p50 | p90 | p99 | max |")
-    print("|---|---|---|---|---|")
-    for name, v in (("obs hop (sim_bridge -> subscriber)", hop),
-                    ("step round trip (3 hops + inference + CodePolicy)", rtt)):
-        p50, p90, p99 = np.percentile(v, [50, 90, 99])
-        print(f"| {name} | {p50:.2f} | {p90:.2f} | {p99:.2f} | {v.max():.2f} |")
-    print(f"\nper hop, from the round trip: p99 / 3 = {np.percentile(rtt, 99) / 3:.2f} ms "
-          f"(upper bound: includes inference and CodePolicy); target p99 hop < 5 ms")
-    if failed:
-        print(f"nodes failed: {failed}")
+    ap.add_argument("--executor", default="", help="the nodes' executor (default: the YAML's)")
+    ap.add_argument("--md", help="also write the tables as Markdown here")
+    args = ap.parse_args(argv)
+    out = [f"task {args.task}, {args.episodes} episodes per loop, wrist camera 128x128, no "
+           f"training; executor {args.executor or 'from the YAML'}, Fast DDS publication mode "
+           f"{os.environ.get('RMW_FASTRTPS_PUBLICATION_MODE', 'the nodes default')}; "
+           f"{os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f} at start", "",
+           "| round | in one process: steps, steps/s | ROS 2 graph, 4 processes: steps, steps/s "
+           "| graph / in-process |", "|---|---|---|---|"]
+    ratios, graph_rates, cpus, failures = [], [], [], {}
+    for r in range(1, args.rounds + 1):
+        s_in, w_in = in_process(args.task, args.episodes, args.seed)
+        s_g, w_g, _, _, failed, cpu = through_graph(args.task, args.episodes, args.seed, False,
+                                                    args.executor)
+        rate_in, rate_g = s_in / w_in, s_g / w_g
+        ratios.append(rate_g / rate_in)
+        graph_rates.append(rate_g)
+        cpus.append(cpu)
+        failures.update(failed)
+        out.append(f"| {r} | {s_in}, {rate_in:.0f} | {s_g}, {rate_g:.0f} | "
+                   f"{rate_g / rate_in:.0%} |")
+        print(out[-1], flush=True)
+    ratio, rate = float(np.median(ratios)), float(np.median(graph_rates))
+    out += ["", f"median graph / in-process: {ratio:.0%} (target >= 75 %: "
+            f"{'met' if ratio >= 0.75 else 'MISSED'}); median graph rate {rate:.0f} steps/s "
+            f"(target >= 100: {'met' if rate >= 100 else 'MISSED'})"]
+    _, _, hop, rtt, failed, _ = through_graph(args.task, args.episodes, args.seed, True,
+                                              args.executor)
+    failures.update(failed)
+    out += ["", "latency round (the monitor also subscribes to the observations):", "",
+            "| latency (ms) | p50 | p90 | p99 | max |", "|---|---|---|---|---|",
+            f"| obs hop (sim_bridge -> subscriber) | {_percentiles(hop)} |",
+            f"| step round trip (3 hops + inference + CodePolicy) | {_percentiles(rtt)} |",
+            "", f"obs hop p99 {np.percentile(hop, 99):.2f} ms (target < 5 ms: "
+            f"{'met' if np.percentile(hop, 99) < 5 else 'MISSED'})"]
+    cpus = [c for c in cpus if c]
+    if cpus:
+        out += ["", "| process | CPU ms per control step (mean of the throughput rounds) |",
+                "|---|---|"]
+        for name in cpus[0]:
+            out.append(f"| {name} | {np.mean([c[name] for c in cpus]):.2f} |")
+        total = np.mean([sum(c.values()) for c in cpus])
+        out.append(f"| all | {total:.2f} (2 cores give {2e3 / rate:.2f} per step at the median "
+                   "rate) |")
+    print("\n" + "\n".join(out))
+    if args.md:
+        command = " ".join(["python", "benchmarks/bench_graph.py", *(argv or sys.argv[1:])])
+        Path(args.md).write_text(f"Measured with `{command}`\n\n" + "\n".join(out) + "\n")
+    if failures:
+        print(f"nodes failed: {failures}")
         return 1
     return 0
 

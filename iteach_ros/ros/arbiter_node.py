@@ -1,9 +1,10 @@
 """arbiter: pairs the agent's and the teacher's action for the same observation and decides.
 
 For each (episode, step) it publishes exactly one executed action and one feedback record, plus
-RViz markers. A teacher that reports an error leaves the agent's action to run unlabelled
-(feedback kind NONE). In ``agent_only`` mode (evaluation) the agent's action passes straight
-through and no feedback is published.
+RViz markers while someone watches them (only then does it subscribe to the observations, for
+the end-effector position the arrows start from). A teacher that reports an error leaves the
+agent's action to run unlabelled (feedback kind NONE). In ``agent_only`` mode (evaluation) the
+agent's action passes straight through and no feedback is published.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
 from iteach_ros.learning.arbiter import MODES, ArbiterError, FeedbackArbiter, FeedbackKind
-from iteach_ros.msg import Action, Feedback
+from iteach_ros.msg import Action, EpisodeEvent, Feedback
 from iteach_ros.ros import interfaces as io
 from iteach_ros.ros.conversions import action_msg, action_values, feedback_msg
 from iteach_ros.ros.node_support import declare_from_graph, run_node
@@ -45,18 +46,33 @@ class ArbiterNode(Node):
         self.teacher_sub = self.create_subscription(
             io.TEACHER_ACTION.type, io.TEACHER_ACTION.name, self.teacher_callback,
             io.TEACHER_ACTION.qos)
-        self.observation_sub = self.create_subscription(
-            io.OBSERVATION.type, io.OBSERVATION.name, self.observation_callback,
-            io.OBSERVATION.qos)
+        self.event_sub = self.create_subscription(io.EPISODE_EVENT.type, io.EPISODE_EVENT.name,
+                                                  self.event_callback, io.EPISODE_EVENT.qos)
+        # Observations carry the wrist image: received only while markers are watched.
+        self.observation_sub = None
+        self.visual_timer = self.create_timer(1.0, self.update_visualisation)
         self.pending: dict[tuple[int, int], dict] = {}
         self.decided: OrderedDict[tuple[int, int], None] = OrderedDict()
         self.ee = {}  # (episode, step) -> end-effector point, for the markers
         self.counts = {k: 0 for k in FeedbackKind}
         self.get_logger().info(f"beta {p.beta_deg:g} deg, mode {p.mode}")
 
+    def update_visualisation(self) -> None:
+        watched = self.marker_pub.get_subscription_count() > 0
+        if watched and self.observation_sub is None:
+            self.observation_sub = self.create_subscription(
+                io.OBSERVATION.type, io.OBSERVATION.name, self.observation_callback,
+                io.OBSERVATION.qos)
+        elif not watched and self.observation_sub is not None:
+            self.destroy_subscription(self.observation_sub)
+            self.observation_sub, self.ee = None, {}
+
     def observation_callback(self, msg) -> None:
         self.ee = {(msg.episode, msg.step): msg.ee_position}
-        if msg.step == 0 and self.decided and msg.episode <= next(reversed(self.decided))[0]:
+
+    def event_callback(self, msg) -> None:
+        if (msg.event == EpisodeEvent.STARTED and self.decided
+                and msg.episode <= next(reversed(self.decided))[0]):
             self.decided.clear()  # a restarted simulator counts episodes from 1 again
 
     def agent_callback(self, msg: Action) -> None:
@@ -101,10 +117,10 @@ class ArbiterNode(Node):
             return
         executed = action_msg(decision.executed, header=agent.header, episode=agent.episode,
                               step=agent.step, source=Action.SOURCE_EXECUTED)
-        feedback = feedback_msg(decision, header=agent.header, episode=agent.episode,
-                                step=agent.step, agent=agent_values, teacher=teacher_values,
-                                beta_deg=self.arbiter.beta_deg)
-        self._publish(executed, feedback, agent_values, teacher_values)
+        self._publish(executed, lambda: feedback_msg(
+            decision, header=agent.header, episode=agent.episode, step=agent.step,
+            agent=agent_values, teacher=teacher_values, beta_deg=self.arbiter.beta_deg),
+            agent_values, teacher_values)
 
     def execute_agent(self, agent: Action) -> None:
         """The agent's action runs without a verdict (evaluation, or no usable teacher)."""
@@ -112,27 +128,32 @@ class ArbiterNode(Node):
                               step=agent.step, source=Action.SOURCE_EXECUTED)
         feedback = None
         if self.params.mode != "agent_only":
-            feedback = Feedback(header=agent.header, episode=agent.episode, step=agent.step,
+            def feedback():
+                return Feedback(header=agent.header, episode=agent.episode, step=agent.step,
                                 agent_action=list(agent.values), teacher_action=[],
                                 executed_action=list(agent.values), angle_deg=math.nan,
                                 beta_deg=self.arbiter.beta_deg, kind=Feedback.KIND_NONE)
         self._publish(executed, feedback, list(agent.values), None)
 
-    def _publish(self, executed: Action, feedback, agent_values, teacher_values) -> None:
+    def _publish(self, executed: Action, make_feedback, agent_values, teacher_values) -> None:
+        """Executed action first (the simulator waits on it), then the feedback record, built
+        only now (``make_feedback`` is None where no feedback is given)."""
+        self.executed_pub.publish(executed)
         key = (executed.episode, executed.step)
         self.decided[key] = None
         while len(self.decided) > KEEP:
             self.decided.popitem(last=False)
-        self.executed_pub.publish(executed)
-        if feedback is not None:
+        feedback = None
+        if make_feedback is not None:
+            feedback = make_feedback()
             self.feedback_pub.publish(feedback)
             self.counts[FeedbackKind(feedback.kind)] += 1
-        if self.marker_pub.get_subscription_count():
+        if self.observation_sub is not None and key in self.ee:
             self.marker_pub.publish(self.markers(executed, feedback, agent_values,
                                                  teacher_values))
 
     def markers(self, executed: Action, feedback, agent, teacher) -> MarkerArray:
-        origin = self.ee.get((executed.episode, executed.step), Point())
+        origin = self.ee[(executed.episode, executed.step)]
         out = MarkerArray()
         for i, (values, color) in enumerate(((agent, (0.2, 0.4, 1.0)),
                                              (teacher, (1.0, 0.6, 0.1)))):

@@ -56,13 +56,15 @@ def observation_to_msg(obs, *, stamp: Time, episode: int, task: str,
     """Core Observation (iteach_ros.sim) -> iteach_ros/Observation."""
     ee = np.asarray(obs.ee_position, dtype=float)
     gripper = obs.objects.get(GRIPPER)
+    image = (image_to_msg(obs.wrist_rgb, stamp) if obs.wrist_rgb is not None
+             else Image(header=Header(stamp=stamp, frame_id=WRIST_CAMERA_FRAME)))
     return ObservationMsg(
         header=Header(stamp=stamp, frame_id=WORLD_FRAME), episode=episode, step=obs.step,
         task=task, seed=seed, objects=[object_to_msg(s) for s in obs.objects.values()],
         joint_positions=[float(q) for q in obs.proprio[:7]],
         gripper_opening=float(obs.proprio[7]),
         gripper_closed=bool(gripper.closed) if gripper is not None else False,
-        ee_position=Point(x=float(ee[0]), y=float(ee[1]), z=float(ee[2])))
+        ee_position=Point(x=float(ee[0]), y=float(ee[1]), z=float(ee[2])), wrist_image=image)
 
 
 def proprio_from_msg(msg: ObservationMsg) -> np.ndarray:
@@ -78,6 +80,8 @@ def image_to_msg(rgb: np.ndarray, stamp: Time) -> Image:
 
 
 def image_from_msg(msg: Image) -> np.ndarray:
+    if msg.height == 0 or msg.width == 0:
+        raise MessageError("no image (is the bridge rendering the wrist camera? render_wrist)")
     if msg.encoding != "rgb8" or msg.step != 3 * msg.width:
         raise MessageError(f"expected a packed rgb8 image, got {msg.encoding} step {msg.step}")
     data = np.frombuffer(msg.data, dtype=np.uint8)  # array('B') or bytes: no intermediate copy

@@ -23,8 +23,12 @@ class NodeSpec:
 
 
 # Parameters shared by several nodes are listed for each: a node declares only its own.
+_PROCESS = {
+    "executor": "events",  # events (rclpy's C++ EventsExecutor) | single_threaded
+}
 NODES: tuple[NodeSpec, ...] = (
     NodeSpec("sim_bridge", "iteach_ros.ros.sim_bridge_node", {
+        **_PROCESS,
         "task": "push_button",  # task name (iteach_ros.sim.TASKS)
         "backend": "mujoco",  # mujoco | rlbench
         "seed": 0,  # first episode's seed; episode i uses seed + i
@@ -36,18 +40,22 @@ NODES: tuple[NodeSpec, ...] = (
         "max_action_retries": 3,  # retries (republishing the observation) before failing
         "autostart": True,  # start the first episode without a reset request
         "start_delay_s": 1.0,  # at least this long before the first observation ...
-        "min_subscribers": 3,  # ... and until this many observe (teacher, learner, arbiter)
+        "min_subscribers": 2,  # ... until this many observe (teacher, learner), and an arbiter
+        # publishes executed actions
     }, doc="owns the simulator; publishes observations, steps on executed actions"),
     NodeSpec("teacher", "iteach_ros.ros.teacher_node", {
+        **_PROCESS,
         "task": "push_button",
         "policy_source": "reference",  # reference | cache | path to a CodePolicy .py file
     }, doc="runs the CodePolicy on each observation; publishes its source (latched)"),
     NodeSpec("arbiter", "iteach_ros.ros.arbiter_node", {
+        **_PROCESS,
         "beta_deg": 20.0,  # angle threshold, degrees (paper: 20)
         "mode": "both",  # both | corrective_only | evaluative_only | agent_only (evaluation)
         "gripper_must_agree": True,
     }, doc="pairs agent and teacher actions; publishes executed action, feedback, markers"),
     NodeSpec("learner", "iteach_ros.ros.learner_node", {
+        **_PROCESS,
         "pipelines": [""],  # namespaces of the pipelines it serves ("" = its own)
         "train": True,  # False: inference only (evaluation)
         "checkpoint_dir": "",  # resume from / save to here ("" = no persistence)
@@ -92,6 +100,9 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("checkpoint_dir", "", "learner checkpoints", (("learner", "checkpoint_dir"),)),
     LaunchArgument("warm_start", "", "policy checkpoint to start the learner from (a BC warm "
                    "start from the experiment runner)", (("learner", "warm_start_checkpoint"),)),
+    LaunchArgument("executor", "", "executor of every node: events | single_threaded",
+                   tuple((node, "executor") for node in ("sim_bridge", "teacher", "arbiter",
+                                                          "learner"))),
     LaunchArgument("train", "", "learner trains (true) or only acts (false: evaluation)",
                    (("learner", "train"),)),
 )

@@ -57,9 +57,11 @@ class Topic:
 
 
 OBSERVATION = Topic("observation", Observation, LATEST_RELIABLE,
-                    "sim_bridge -> teacher, learner: object states and proprioception per step")
+                    "sim_bridge -> teacher, learner (arbiter while its markers are watched): "
+                    "object states, proprioception and the wrist image of a step")
 WRIST_IMAGE = Topic("wrist_image", Image, LATEST_RELIABLE,
-                    "sim_bridge -> learner, RViz: wrist RGB, same stamp as the observation")
+                    "sim_bridge -> RViz: the observation's wrist image, published only while "
+                    "subscribed")
 JOINT_STATES = Topic("joint_states", JointState, VISUAL,
                      "sim_bridge -> RViz: arm and finger joints")
 OBJECT_POSES = Topic("object_poses", PoseArray, VISUAL,

@@ -1,18 +1,19 @@
 """learner: the CEILing policy acting on every observation, trained on the feedback stream.
 
-It serves one or more pipelines (namespaces). Per pipeline it pairs each observation with its
-wrist image (same stamp), answers with an agent action, journals the observation and, when the
-arbiter's feedback arrives, the label. At each episode end the episode becomes a trajectory in
-the replay buffer (one file per trajectory) and a checkpoint is written; gradient steps run in a
-background thread meanwhile. Killed mid-episode and restarted with the same ``checkpoint_dir``,
-it reloads buffer, checkpoint and the journal of the episode in progress, so no recorded
-feedback is lost (the LSTM state of that episode starts over).
+It serves one or more pipelines (namespaces). Per pipeline it answers each observation (object
+states, proprioception and the wrist image in one message) with an agent action, journals the
+observation and, when the arbiter's feedback arrives, the label. At each episode end the episode
+becomes a trajectory in the replay buffer (one file per trajectory) and a checkpoint is written;
+gradient steps run in a background thread meanwhile. Killed mid-episode and restarted with the
+same ``checkpoint_dir``, it reloads buffer, checkpoint and the journal of the episode in
+progress, so no recorded feedback is lost (the LSTM state of that episode starts over).
 """
 
 from __future__ import annotations
 
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,11 +38,13 @@ from iteach_ros.ros.conversions import (
     action_msg,
     image_from_msg,
     proprio_from_msg,
-    stamp_key,
 )
 from iteach_ros.ros.node_support import declare_from_graph, run_node
 
 CHECKPOINT = "learner.pt"
+# The end event (from the simulator) can overtake the last feedback records (from the arbiter):
+# an ended episode waits this long for the labels of the steps it acted on.
+LABEL_WAIT_S = 2.0
 
 
 @dataclass
@@ -50,13 +53,12 @@ class Stream:
 
     ns: str
     publisher: object = None
-    images: dict = field(default_factory=dict)  # stamp -> image (a few recent)
-    observations: dict = field(default_factory=dict)  # stamp -> obs waiting for its image
     episode: int = -1
     lstm_state: object = None
     last: tuple | None = None  # ((episode, step), action): answers a republished observation
     steps: dict = field(default_factory=dict)  # episode -> {step: (image, proprio)}
     labels: dict = field(default_factory=dict)  # episode -> {step: (action, kind, train)}
+    ending: dict = field(default_factory=dict)  # episode -> (end event, deadline): awaiting labels
     journal: EpisodeJournal | None = None
 
 
@@ -80,7 +82,7 @@ class LearnerNode(Node):
         self.streams = []
         for ns in p.pipelines or [""]:
             self.streams.append(self._make_stream(ns))
-        self.status_timer = self.create_timer(1.0, self.status_callback)
+        self.status_timer = self.create_timer(0.5, self.timer_callback)
         if p.train:
             self.trainer.start()
         self.get_logger().info(
@@ -104,6 +106,9 @@ class LearnerNode(Node):
             trainer, _ = Trainer.load_checkpoint(p.warm_start_checkpoint, self.buffer)
             trainer.steps = 0
             return trainer
+        import torch
+
+        torch.manual_seed(p.seed)  # the same initial weights for the same seed
         return Trainer(CeilingPolicy(PolicyConfig(image_size=p.image_size)), self.buffer, cfg)
 
     def _make_stream(self, ns: str) -> Stream:
@@ -111,8 +116,6 @@ class LearnerNode(Node):
         prefix = f"{ns}/" if ns else ""
         s.publisher = self.create_publisher(io.AGENT_ACTION.type, prefix + io.AGENT_ACTION.name,
                                             io.AGENT_ACTION.qos)
-        self.create_subscription(io.WRIST_IMAGE.type, prefix + io.WRIST_IMAGE.name,
-                                 lambda m, s=s: self.image_callback(s, m), io.WRIST_IMAGE.qos)
         self.create_subscription(io.OBSERVATION.type, prefix + io.OBSERVATION.name,
                                  lambda m, s=s: self.observation_callback(s, m),
                                  io.OBSERVATION.qos)
@@ -133,41 +136,32 @@ class LearnerNode(Node):
         return s
 
     # ---- acting ------------------------------------------------------------------------------
-    def image_callback(self, s: Stream, msg) -> None:
-        key = stamp_key(msg.header.stamp)
-        try:
-            s.images[key] = image_from_msg(msg)
-        except MessageError as exc:
-            self.get_logger().error(f"{s.ns or '/'}: bad wrist image: {exc}")
-            return
-        while len(s.images) > 8:
-            s.images.pop(next(iter(s.images)))
-        obs = s.observations.pop(key, None)
-        if obs is not None:
-            self.act(s, obs, s.images[key])
-
     def observation_callback(self, s: Stream, msg) -> None:
-        key = stamp_key(msg.header.stamp)
-        image = s.images.get(key)
-        if image is None:
-            s.observations = {key: msg}  # lock-step: only the newest can still be answered
+        if s.last is not None and s.last[0] == (msg.episode, msg.step):
+            self.answer(s, msg, s.last[1])  # republished: the same answer, LSTM untouched
+            return
+        try:
+            image = image_from_msg(msg.wrist_image)
+        except MessageError as exc:
+            self.get_logger().error(f"{s.ns or '/'}: episode {msg.episode} step {msg.step}: "
+                                    f"bad wrist image: {exc}", throttle_duration_sec=2.0)
             return
         self.act(s, msg, image)
 
     def act(self, s: Stream, obs, image: np.ndarray) -> None:
-        step_key = (obs.episode, obs.step)
-        if s.last is not None and s.last[0] == step_key:
-            action = s.last[1]  # the same observation again: the same answer, LSTM untouched
-        else:
-            if obs.episode != s.episode:
-                s.episode, s.lstm_state = obs.episode, None
-            proprio = proprio_from_msg(obs)
-            action, s.lstm_state = self.trainer.act(image, proprio, s.lstm_state)
-            s.last = (step_key, action)
-            if self.params.train:
-                s.steps.setdefault(obs.episode, {})[obs.step] = (image, proprio)
-                if s.journal is not None:
-                    s.journal.log_observation(obs.episode, obs.step, image, proprio)
+        if obs.episode != s.episode:
+            s.episode, s.lstm_state = obs.episode, None
+        proprio = proprio_from_msg(obs)
+        action, s.lstm_state = self.trainer.act(image, proprio, s.lstm_state)
+        s.last = ((obs.episode, obs.step), action)
+        if self.params.train:  # journalled before the answer: its feedback cannot come first
+            s.steps.setdefault(obs.episode, {})[obs.step] = (image, proprio)
+            if s.journal is not None:
+                s.journal.log_observation(obs.episode, obs.step, image, proprio)
+        self.answer(s, obs, action)
+
+    @staticmethod
+    def answer(s: Stream, obs, action) -> None:
         s.publisher.publish(action_msg(action, header=obs.header, episode=obs.episode,
                                        step=obs.step, source=Action.SOURCE_AGENT))
 
@@ -180,13 +174,32 @@ class LearnerNode(Node):
         labels[msg.step] = (np.asarray(msg.executed_action, dtype=np.float32), msg.kind, train)
         if s.journal is not None:
             s.journal.log_feedback(msg.episode, msg.step, msg.executed_action, msg.kind, train)
+        if msg.episode in s.ending:
+            self.finish_ready(s)
 
     def event_callback(self, s: Stream, msg) -> None:
         if msg.event == EpisodeEvent.STARTED:
             return
-        episode_id = self._episode_id(s, msg.episode)
-        if episode_id in self.saved_episodes:
+        if self._episode_id(s, msg.episode) in self.saved_episodes or msg.episode in s.ending:
             return
+        s.ending[msg.episode] = (msg, time.monotonic() + LABEL_WAIT_S)
+        self.finish_ready(s)
+
+    def finish_ready(self, s: Stream, force: bool = False) -> None:
+        """Store the ended episodes whose every acted-on step is labelled (or that waited long
+        enough: then without the missing steps, reported)."""
+        for episode, (msg, deadline) in list(s.ending.items()):
+            missing = set(s.steps.get(episode, {})) - set(s.labels.get(episode, {}))
+            if missing and not force and time.monotonic() < deadline:
+                continue
+            del s.ending[episode]
+            if missing:
+                self.get_logger().warn(f"{s.ns or '/'} episode {episode}: no feedback for "
+                                       f"steps {sorted(missing)}; stored without them")
+            self.finish_episode(s, msg)
+
+    def finish_episode(self, s: Stream, msg) -> None:
+        episode_id = self._episode_id(s, msg.episode)
         steps = s.steps.pop(msg.episode, {})
         labels = s.labels.pop(msg.episode, {})
         usable = sorted(set(steps) & set(labels))
@@ -216,6 +229,11 @@ class LearnerNode(Node):
     def _episode_id(s: Stream, episode: int) -> str:
         return f"{_safe(s.ns)}_{episode:06d}"
 
+    def timer_callback(self) -> None:
+        for s in self.streams:
+            self.finish_ready(s)
+        self.status_callback()
+
     def status_callback(self) -> None:
         m = self.trainer.last_metrics
         values = {"trajectories": len(self.buffer), "samples": self.buffer.num_samples,
@@ -232,6 +250,8 @@ class LearnerNode(Node):
         self.diagnostics_pub.publish(arr)
 
     def shutdown(self) -> None:
+        for s in self.streams:
+            self.finish_ready(s, force=True)
         self.trainer.stop()
         if self.dir is not None:
             self.trainer.save_checkpoint(self.dir / CHECKPOINT)

@@ -9,19 +9,14 @@ after which the episode ends as failed. No step is ever filled in with a made-up
 from __future__ import annotations
 
 import sys
+import time
 
-import rclpy
 from rclpy.node import Node
 
 from iteach_ros.msg import Action, EpisodeEvent
 from iteach_ros.ros import interfaces as io
-from iteach_ros.ros.conversions import (
-    image_to_msg,
-    joint_state_msg,
-    object_poses_msg,
-    observation_to_msg,
-)
-from iteach_ros.ros.node_support import declare_from_graph, run_node
+from iteach_ros.ros.conversions import joint_state_msg, object_poses_msg, observation_to_msg
+from iteach_ros.ros.node_support import declare_from_graph, run_node, spin_loop
 
 
 class SimBridgeNode(Node):
@@ -52,7 +47,7 @@ class SimBridgeNode(Node):
         self.episodes_done = 0
         self.seed = p.seed
         self.active = False
-        self.last_msgs = None  # (image msg, observation msg) of the step awaiting an action
+        self.last_obs = None  # the observation message of the step awaiting an action
         self.waiting_since = None
         self.retries = 0
         self.ignored_actions = 0
@@ -66,7 +61,8 @@ class SimBridgeNode(Node):
     # ---- episodes ----------------------------------------------------------------------------
     def start_callback(self):
         # The graph is connected when enough nodes observe: a fixed sleep alone races discovery.
-        if self.observation_pub.get_subscription_count() < self.params.min_subscribers:
+        if (self.observation_pub.get_subscription_count() < self.params.min_subscribers
+                or self.count_publishers(self.executed_sub.topic_name) == 0):
             return
         self.destroy_timer(self.start_timer)
         self.start_timer = None
@@ -106,25 +102,23 @@ class SimBridgeNode(Node):
         stamp = self.get_clock().now().to_msg()
         obs_msg = observation_to_msg(obs, stamp=stamp, episode=self.episode,
                                      task=self.params.task, seed=self.seed)
-        image_msg = image_to_msg(obs.wrist_rgb, stamp) if obs.wrist_rgb is not None else None
-        self.last_msgs = (image_msg, obs_msg)
-        self._send(image_msg, obs_msg)
+        self.last_obs = obs_msg
+        self._send(obs_msg)
         # Visualisation only: no serialisation on the lock-step path when nobody looks.
+        if obs.wrist_rgb is not None and self.image_pub.get_subscription_count():
+            self.image_pub.publish(obs_msg.wrist_image)
         if self.joint_pub.get_subscription_count():
             self.joint_pub.publish(joint_state_msg(obs_msg))
         if self.poses_pub.get_subscription_count():
             self.poses_pub.publish(object_poses_msg(obs_msg))
 
-    def _send(self, image_msg, obs_msg) -> None:
-        # The image first: the learner acts when it holds both halves of a step.
-        if image_msg is not None:
-            self.image_pub.publish(image_msg)
+    def _send(self, obs_msg) -> None:
         self.observation_pub.publish(obs_msg)
         self.waiting_since = self.get_clock().now()
 
     # ---- callbacks ---------------------------------------------------------------------------
     def executed_callback(self, msg: Action) -> None:
-        current = self.last_msgs[1] if self.last_msgs else None
+        current = self.last_obs
         if (not self.active or current is None or msg.episode != self.episode
                 or msg.step != current.step):
             self.ignored_actions += 1
@@ -153,7 +147,7 @@ class SimBridgeNode(Node):
         waited = (self.get_clock().now() - self.waiting_since).nanoseconds * 1e-9
         if waited < self.params.action_timeout_s:
             return
-        step = self.last_msgs[1].step
+        step = self.last_obs.step
         self.retries += 1
         if self.retries > self.params.max_action_retries:
             self.get_logger().error(f"episode {self.episode} step {step}: no executed action "
@@ -163,7 +157,7 @@ class SimBridgeNode(Node):
         self.get_logger().warn(f"episode {self.episode} step {step}: no executed action within "
                                f"{self.params.action_timeout_s:.1f} s; republishing "
                                f"(retry {self.retries}/{self.params.max_action_retries})")
-        self._send(*self.last_msgs)
+        self._send(self.last_obs)
 
     def reset_callback(self, request, response):
         if request.task and request.task != self.params.task:
@@ -175,7 +169,7 @@ class SimBridgeNode(Node):
         if self.active:
             self.active = False
             self.publish_event(EpisodeEvent.FAILED, "reset requested",
-                               self.last_msgs[1].step if self.last_msgs else 0)
+                               self.last_obs.step if self.last_obs else 0)
         self.finished = False
         self.begin_episode(seed)
         response.success, response.episode, response.seed = True, self.episode, seed
@@ -188,15 +182,13 @@ class SimBridgeNode(Node):
 
 
 def spin_until_done(node: SimBridgeNode, executor) -> None:
-    while rclpy.ok() and not node.finished:
-        executor.spin_once(timeout_sec=0.1)
+    spin_loop(executor, until=lambda: node.finished)
     if node.finished:
         node.get_logger().info(f"{node.episodes_done} episodes done; "
                                f"{node.ignored_actions} stale actions ignored")
         # Linger so late subscribers still get the last events before the node goes.
-        end = node.get_clock().now().nanoseconds + 1_000_000_000
-        while rclpy.ok() and node.get_clock().now().nanoseconds < end:
-            executor.spin_once(timeout_sec=0.1)
+        end = time.monotonic() + 1.0
+        spin_loop(executor, until=lambda: time.monotonic() >= end)
 
 
 def main(args=None) -> int:

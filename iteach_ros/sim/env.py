@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported: offscreen rendering
+os.environ.setdefault("LP_NUM_THREADS", "0")  # software GL draws in this thread (see __init__)
 
 from dataclasses import dataclass  # noqa: E402
 
