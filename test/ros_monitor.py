@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections import Counter, defaultdict
@@ -28,7 +29,12 @@ class GraphMonitor(Node):
         self.lock = threading.Lock()
         for topic, cb in ((io.OBSERVATION, self._obs), (io.EXECUTED_ACTION, self._exec),
                           (io.FEEDBACK, self._fb), (io.EPISODE_EVENT, self._event)):
-            self.create_subscription(topic.type, prefix + topic.name, cb, topic.qos)
+            # A passive observer that must see every message keeps a deep history: with the
+            # topics' own depth (1 for observations) a sample it has not taken yet when the next
+            # arrives is replaced (the lock-step only waits for the nodes that answer).
+            qos = copy.copy(topic.qos)
+            qos.depth = 1000
+            self.create_subscription(topic.type, prefix + topic.name, cb, qos)
         self.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 10)
 
     def _obs(self, m):

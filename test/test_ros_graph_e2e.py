@@ -42,13 +42,8 @@ def ended(node):
 
 
 def test_two_episodes_end_to_end(tmp_path, monitor):
-    graph = graph_for(tmp_path, episodes=2)
+    graph = graph_for(tmp_path, episodes=2).start()
     try:
-        # Without an arbiter nothing could answer: the simulator does not start the episode.
-        graph.start(only=["sim_bridge", "teacher", "learner"])
-        time.sleep(6.0)
-        assert not monitor.node.observations and not monitor.node.events
-        graph.start(only=["arbiter"])
         assert graph.wait_for(["sim_bridge"], timeout=150), "episodes did not finish"
         assert monitor.wait_until(lambda n: len(ended(n)) == 2, 10)
         # the learner reports its buffer after each episode
@@ -128,9 +123,17 @@ def test_bad_parameters_stop_a_node_with_one_clear_line(module, params, message)
 def test_two_pipelines_feed_one_learner(tmp_path):
     # ... on rclpy's Python executor (the other tests run the default, the EventsExecutor)
     graph = graph_for(tmp_path, episodes=1, monitored=False, pipelines=2,
-                      executor="single_threaded").start()
+                      executor="single_threaded")
     assert all("executor:=single_threaded" in spec.cmd for spec in graph.specs)
+    arbiters = ["pipe0/arbiter", "pipe1/arbiter"]
     try:
+        # Without their arbiters nothing could answer: the simulators do not start (the learner
+        # has journalled no observation).
+        graph.start(only=[s.name for s in graph.specs if s.name not in arbiters])
+        time.sleep(6.0)
+        journals = list((tmp_path / "learner" / "journal").glob("*.bin"))
+        assert len(journals) == 2 and all(j.stat().st_size == 0 for j in journals)
+        graph.start(only=arbiters)
         names = sorted(graph.procs)
         assert names == ["learner", "pipe0/arbiter", "pipe0/sim_bridge", "pipe0/teacher",
                          "pipe1/arbiter", "pipe1/sim_bridge", "pipe1/teacher"]
