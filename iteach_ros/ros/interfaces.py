@@ -75,7 +75,7 @@ EXECUTED_ACTION = Topic("executed_action", Action, COMMAND,
 FEEDBACK = Topic("feedback", Feedback, RECORD,
                  "arbiter -> learner: corrective / evaluative record of each step")
 EPISODE_EVENT = Topic("episode_event", EpisodeEvent, EVENTS,
-                      "sim_bridge -> learner, teacher: episode started / succeeded / failed")
+                      "sim_bridge -> learner, arbiter: episode started / succeeded / failed")
 CODEPOLICY_SOURCE = Topic("codepolicy_source", String, LATEST_RELIABLE,
                           "teacher -> anyone: the CodePolicy in use (latched)")
 MARKERS = Topic("arbiter_markers", MarkerArray, VISUAL,
