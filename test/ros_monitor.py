@@ -1,4 +1,5 @@
-"""A node that records what crosses the graph's topics, for the end-to-end tests."""
+"""A node that records what crosses the graph's topics, for the end-to-end tests, and nodes
+spun in the test's own process, for the node tests."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import copy
 import threading
 import time
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -91,4 +93,31 @@ class MonitorThread:
         self._stop.set()
         self.thread.join()
         self.node.destroy_node()
+        rclpy.try_shutdown()
+
+
+@contextmanager
+def nodes_in_this_process(make_nodes, args=None):
+    """rclpy initialised (``args``: e.g. parameter overrides), the nodes ``make_nodes()`` returns
+    on one executor; yields (nodes, spin_until), spin_until(predicate, timeout=10.0) -> bool."""
+    rclpy.init(args=args)
+    nodes = make_nodes()
+    executor = SingleThreadedExecutor()
+    for node in nodes:
+        executor.add_node(node)
+
+    def spin_until(predicate, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.02)
+            if predicate():
+                return True
+        return False
+
+    try:
+        yield nodes, spin_until
+    finally:
+        executor.shutdown()
+        for node in nodes:
+            node.destroy_node()
         rclpy.try_shutdown()

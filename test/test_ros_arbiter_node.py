@@ -1,21 +1,18 @@
 """The arbiter node in this process over real DDS: restart detection from episode events, and
 markers (with the observation subscription behind them) only while someone watches."""
 
-import time
-
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy missing: run scripts/setup.sh")
 from geometry_msgs.msg import Point  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 
 from iteach_ros.msg import Action, EpisodeEvent, Observation  # noqa: E402
 from iteach_ros.ros import interfaces as io  # noqa: E402
 from iteach_ros.ros.arbiter_node import ArbiterNode  # noqa: E402
+from ros_monitor import nodes_in_this_process  # noqa: E402
 
 pytestmark = pytest.mark.ros
-TIMEOUT_S = 10.0
 
 
 class Peer(Node):
@@ -51,27 +48,10 @@ class Peer(Node):
 
 @pytest.fixture
 def graph():
-    rclpy.init()
-    arbiter, peer = ArbiterNode(), Peer()
-    executor = SingleThreadedExecutor()
-    executor.add_node(arbiter)
-    executor.add_node(peer)
-
-    def spin_until(predicate, timeout=TIMEOUT_S):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.02)
-            if predicate():
-                return True
-        return False
-
-    assert spin_until(lambda: peer.agent.get_subscription_count() == 1
-                      and peer.count_subscribers(io.EPISODE_EVENT.name) == 1)
-    yield arbiter, peer, spin_until
-    executor.shutdown()
-    arbiter.destroy_node()
-    peer.destroy_node()
-    rclpy.try_shutdown()
+    with nodes_in_this_process(lambda: (ArbiterNode(), Peer())) as ((arbiter, peer), spin_until):
+        assert spin_until(lambda: peer.agent.get_subscription_count() == 1
+                          and peer.count_subscribers(io.EPISODE_EVENT.name) == 1)
+        yield arbiter, peer, spin_until
 
 
 def test_a_restarted_simulator_is_recognised_from_its_episode_event(graph):

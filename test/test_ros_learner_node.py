@@ -1,14 +1,11 @@
 """The learner node in this process over real DDS: an episode's end event that overtakes the
 last feedback records (they come from different processes) loses no label."""
 
-import time
-
 import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy missing: run scripts/setup.sh")
 from builtin_interfaces.msg import Time  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 
 from iteach_ros.msg import EpisodeEvent, Feedback  # noqa: E402
@@ -16,6 +13,7 @@ from iteach_ros.ros import interfaces as io  # noqa: E402
 from iteach_ros.ros.conversions import observation_to_msg  # noqa: E402
 from iteach_ros.ros.learner_node import LABEL_WAIT_S, LearnerNode  # noqa: E402
 from iteach_ros.sim import make_env  # noqa: E402
+from ros_monitor import nodes_in_this_process  # noqa: E402
 
 pytestmark = pytest.mark.ros
 SIZE = 32
@@ -46,40 +44,30 @@ class Peer(Node):
 
 @pytest.fixture
 def graph():
-    rclpy.init(args=["--ros-args", "-p", f"image_size:={SIZE}", "-p", "sequence_length:=8"])
-    learner, peer = LearnerNode(), Peer()
-    executor = SingleThreadedExecutor()
-    executor.add_node(learner)
-    executor.add_node(peer)
-
-    def spin_until(predicate, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.02)
-            if predicate():
-                return True
-        return False
-
-    assert spin_until(lambda: peer.observations.get_subscription_count() == 1
-                      and peer.feedback.get_subscription_count() == 1)
-    yield learner, peer, spin_until
-    learner.trainer.stop()
-    executor.shutdown()
-    learner.destroy_node()
-    peer.destroy_node()
-    rclpy.try_shutdown()
+    params = ["--ros-args", "-p", f"image_size:={SIZE}", "-p", "sequence_length:=8"]
+    with nodes_in_this_process(lambda: (LearnerNode(), Peer()), params) as ((learner, peer),
+                                                                            spin_until):
+        assert spin_until(lambda: peer.observations.get_subscription_count() == 1
+                          and peer.feedback.get_subscription_count() == 1)
+        yield learner, peer, spin_until
+        learner.trainer.stop()
 
 
-def test_end_event_before_the_last_feedback_loses_no_label(graph):
-    learner, peer, spin_until = graph
+def act_on_steps(peer: Peer, spin_until, steps: int) -> None:
+    """Episode 1's first observations, each answered by the learner before the next."""
     env = make_env("reach_target", image_size=SIZE)
     obs, _ = env.reset(seed=0)
-    for step in range(3):
+    for step in range(steps):
         peer.observations.publish(observation_to_msg(obs, stamp=Time(sec=step), episode=1,
                                                      task="reach_target", seed=0))
         assert spin_until(lambda s=step: (1, s) in peer.answers)
         obs, *_ = env.step(np.array([0.9, 0.0, 0.0, 0.9]))
     env.close()
+
+
+def test_end_event_before_the_last_feedback_loses_no_label(graph):
+    learner, peer, spin_until = graph
+    act_on_steps(peer, spin_until, 3)
     peer.label(0)
     peer.label(1)
     assert spin_until(lambda: len(learner.streams[0].labels.get(1, {})) == 2)
@@ -94,14 +82,7 @@ def test_end_event_before_the_last_feedback_loses_no_label(graph):
 
 def test_a_label_that_never_comes_does_not_hold_the_episode_forever(graph):
     learner, peer, spin_until = graph
-    env = make_env("reach_target", image_size=SIZE)
-    obs, _ = env.reset(seed=0)
-    for step in range(2):
-        peer.observations.publish(observation_to_msg(obs, stamp=Time(sec=step), episode=1,
-                                                     task="reach_target", seed=0))
-        assert spin_until(lambda s=step: (1, s) in peer.answers)
-        obs, *_ = env.step(np.array([0.9, 0.0, 0.0, 0.9]))
-    env.close()
+    act_on_steps(peer, spin_until, 2)
     peer.label(0)
     peer.events.publish(EpisodeEvent(episode=1, task="reach_target", seed=0,
                                      event=EpisodeEvent.FAILED, reason="test", steps=2))

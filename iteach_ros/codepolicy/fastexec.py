@@ -124,15 +124,14 @@ class FastExecutor(CodePolicyExecutor):
         view._src = state
         view._init = self._initial[key]
         view.name = state.name
-        p = state.position
-        view.position = p.copy() if type(p) is _NDARRAY and p.dtype is _F64 else _as_f64(p)
+        view.position = _as_f64(state.position)
         if self._eager_normal:
             view.normal = _as_f64(state.normal)
         if self._eager_initial:
             view.initial_position = view._init.copy()
-        view.gripped = state.gripped is True or bool(state.gripped)
-        view.can_be_gripped = state.can_be_gripped is True or bool(state.can_be_gripped)
-        view.closed = state.closed is True or bool(state.closed)
+        view.gripped = bool(state.gripped)
+        view.can_be_gripped = bool(state.can_be_gripped)
+        view.closed = bool(state.closed)
         return view
 
     def _move_gripper(self, vector):

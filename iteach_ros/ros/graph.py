@@ -23,12 +23,12 @@ class NodeSpec:
 
 
 # Parameters shared by several nodes are listed for each: a node declares only its own.
-_PROCESS = {
+PROCESS_PARAMETERS = {  # every graph node's, about its process
     "executor": "events",  # events (rclpy's C++ EventsExecutor) | single_threaded
 }
 NODES: tuple[NodeSpec, ...] = (
     NodeSpec("sim_bridge", "iteach_ros.ros.sim_bridge_node", {
-        **_PROCESS,
+        **PROCESS_PARAMETERS,
         "task": "push_button",  # task name (iteach_ros.sim.TASKS)
         "backend": "mujoco",  # mujoco | rlbench
         "seed": 0,  # first episode's seed; episode i uses seed + i
@@ -40,22 +40,21 @@ NODES: tuple[NodeSpec, ...] = (
         "max_action_retries": 3,  # retries (republishing the observation) before failing
         "autostart": True,  # start the first episode without a reset request
         "start_delay_s": 1.0,  # at least this long before the first observation ...
-        "min_subscribers": 2,  # ... until this many observe (teacher, learner), and an arbiter
-        # publishes executed actions
+        "min_subscribers": 2,  # ... until this many observe (teacher, learner) and an arbiter is up
     }, doc="owns the simulator; publishes observations, steps on executed actions"),
     NodeSpec("teacher", "iteach_ros.ros.teacher_node", {
-        **_PROCESS,
+        **PROCESS_PARAMETERS,
         "task": "push_button",
         "policy_source": "reference",  # reference | cache | path to a CodePolicy .py file
     }, doc="runs the CodePolicy on each observation; publishes its source (latched)"),
     NodeSpec("arbiter", "iteach_ros.ros.arbiter_node", {
-        **_PROCESS,
+        **PROCESS_PARAMETERS,
         "beta_deg": 20.0,  # angle threshold, degrees (paper: 20)
         "mode": "both",  # both | corrective_only | evaluative_only | agent_only (evaluation)
         "gripper_must_agree": True,
     }, doc="pairs agent and teacher actions; publishes executed action, feedback, markers"),
     NodeSpec("learner", "iteach_ros.ros.learner_node", {
-        **_PROCESS,
+        **PROCESS_PARAMETERS,
         "pipelines": [""],  # namespaces of the pipelines it serves ("" = its own)
         "train": True,  # False: inference only (evaluation)
         "checkpoint_dir": "",  # resume from / save to here ("" = no persistence)

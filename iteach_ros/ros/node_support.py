@@ -12,7 +12,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
-from iteach_ros.ros.graph import NODE_BY_NAME, RECORDER, NodeSpec
+from iteach_ros.ros.graph import NODE_BY_NAME, PROCESS_PARAMETERS, RECORDER, NodeSpec
 
 
 def spec_for(name: str) -> NodeSpec:
@@ -39,7 +39,7 @@ def declare_from_graph(node: Node, spec_name: str) -> SimpleNamespace:
 EXECUTORS = ("events", "single_threaded")
 
 
-def make_executor(node: Node, kind: str = "events"):
+def make_executor(node: Node, kind: str = PROCESS_PARAMETERS["executor"]):
     """An executor holding ``node``. ``events``: rclpy's EventsExecutor (C++; about half the
     CPU per message of the Python SingleThreadedExecutor, which matters with five processes on
     two cores). Its ``spin()`` busy-waits in Jazzy (rclpy 7.1.6): spin with :func:`spin_loop`."""
