@@ -37,7 +37,12 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 101)))
 
 
-def in_process(task: str, episodes: int, seed: int) -> tuple[int, float]:
+def in_process(task: str, episodes: int, seed: int, gaps_s: tuple[float, float] = (0.0, 0.0),
+               phases: dict | None = None, wait: str = "sleep") -> tuple[int, float]:
+    """The loop in one process: (steps, wall seconds). ``gaps_s`` (before inference, before
+    env.step) wait where the graph's learner and simulator wait for each other (``wait``:
+    "sleep" or "busy" polling); the waits are not in the wall time. ``phases`` collects
+    per-step seconds of "env.step" and "inference"."""
     import torch
 
     from iteach_ros.codepolicy.teachers import make_teacher
@@ -49,21 +54,42 @@ def in_process(task: str, episodes: int, seed: int) -> tuple[int, float]:
     torch.manual_seed(LEARNER_SEED)  # the learner node's initial weights
     env = make_env(task)
     policy, teacher, arbiter = CeilingPolicy(), make_teacher(task), FeedbackArbiter()
-    steps, t0 = 0, time.perf_counter()
+    phases = {} if phases is None else phases
+    step_s, inference_s = phases.setdefault("env.step", []), phases.setdefault("inference", [])
+    steps, slept, clock = 0, 0.0, time.perf_counter
+    t0 = clock()
     for e in range(episodes):
         obs, info = env.reset(seed=seed + e)
         policy.reset()
         teacher.reset()
         while True:
+            if gaps_s[0]:
+                slept += _wait(gaps_s[0], wait)
+            t = clock()
             agent = policy.select_action(obs.wrist_rgb, obs.proprio)
+            inference_s.append(clock() - t)
             decision = arbiter.decide(agent, teacher.step(obs.objects).action)
+            if gaps_s[1]:
+                slept += _wait(gaps_s[1], wait)
+            t = clock()
             obs, _, term, trunc, info = env.step(decision.executed)
+            step_s.append(clock() - t)
             steps += 1
             if term or trunc:
                 break
-    wall = time.perf_counter() - t0
+    wall = clock() - t0 - slept
     env.close()
     return steps, wall
+
+
+def _wait(seconds: float, how: str) -> float:
+    t = time.perf_counter()
+    if how == "sleep":
+        time.sleep(seconds)
+    else:
+        while time.perf_counter() - t < seconds:
+            pass
+    return time.perf_counter() - t
 
 
 def through_graph(task: str, episodes: int, seed: int, watch_observations: bool,
