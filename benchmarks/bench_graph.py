@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from md_report import write_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 LEARNER_SEED = 0  # the learner's `seed` parameter (config/iteach.yaml)
@@ -234,8 +235,7 @@ def main(argv=None) -> int:
                    "rate) |")
     print("\n" + "\n".join(out))
     if args.md:
-        command = " ".join(["python", "benchmarks/bench_graph.py", *(argv or sys.argv[1:])])
-        Path(args.md).write_text(f"Measured with `{command}`\n\n" + "\n".join(out) + "\n")
+        write_markdown(args.md, "bench_graph.py", argv or sys.argv[1:], out)
     if failures:
         print(f"nodes failed: {failures}")
         return 1

@@ -40,6 +40,7 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 101)
 os.environ.setdefault("RMW_FASTRTPS_PUBLICATION_MODE", "SYNCHRONOUS")  # as run_node sets it
 
 from bench_graph import in_process  # noqa: E402
+from md_report import write_markdown  # noqa: E402
 
 # The ring: simulator -> learner -> arbiter -> simulator, on private topic names.
 RING = ("floor_sim", "floor_learner", "floor_arbiter")
@@ -80,8 +81,13 @@ def ring_node(role: str, task: str, round_trips: int) -> int:
                              else (lambda m: pub.publish(answer)), topic_in.qos)
     executor = make_executor(node)
     if role != RING[0]:
-        while rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
+        from rclpy.executors import ExternalShutdownException
+
+        try:  # until the benchmark terminates this forwarder
+            while rclpy.ok():
+                executor.spin_once(timeout_sec=0.1)
+        except ExternalShutdownException:
+            pass
         return 0
     from builtin_interfaces.msg import Time
 
@@ -169,8 +175,7 @@ def main(argv=None) -> int:
             "graph's own message building, teacher and arbiter come on top)"]
     print("\n" + "\n".join(out))
     if args.md:
-        command = " ".join(["python", "benchmarks/bench_lockstep_floor.py", *argv])
-        Path(args.md).write_text(f"Measured with `{command}`\n\n" + "\n".join(out) + "\n")
+        write_markdown(args.md, "bench_lockstep_floor.py", argv, out)
     return 0
 
 

@@ -25,6 +25,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from md_report import write_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -167,8 +168,7 @@ def main(argv=None) -> int:
                  f"CPUs, load avg {os.getloadavg()[0]:.1f}", "", *report(Path(tmp))]
     print("\n".join(lines))
     if args.md:
-        command = " ".join(["python", "benchmarks/trace_graph.py", *argv])
-        Path(args.md).write_text(f"Measured with `{command}`\n\n" + "\n".join(lines) + "\n")
+        write_markdown(args.md, "trace_graph.py", argv, lines)
     return 0
 
 
