@@ -46,13 +46,13 @@ from md_report import write_markdown  # noqa: E402
 RING = ("floor_sim", "floor_learner", "floor_arbiter")
 
 
-def _ring_topics(io):
+def _ring_topics(topics):
     """(input, output) topic spec of each role, with the project's types and QoS."""
     from dataclasses import replace
 
-    obs = replace(io.OBSERVATION, name="floor/observation")
-    agent = replace(io.AGENT_ACTION, name="floor/agent_action")
-    executed = replace(io.EXECUTED_ACTION, name="floor/executed_action")
+    obs = replace(topics.OBSERVATION, name="floor/observation")
+    agent = replace(topics.AGENT_ACTION, name="floor/agent_action")
+    executed = replace(topics.EXECUTED_ACTION, name="floor/executed_action")
     return {"floor_sim": (executed, obs), "floor_learner": (obs, agent),
             "floor_arbiter": (agent, executed)}
 
@@ -62,23 +62,21 @@ def ring_node(role: str, task: str, round_trips: int) -> int:
     publishes a real observation message and prints the round-trip times."""
     import rclpy
     from rclpy.node import Node
-    from std_msgs.msg import Header
 
     from iteach_ros.msg import Action
-    from iteach_ros.ros import interfaces as io
+    from iteach_ros.ros import interfaces as topics
     from iteach_ros.ros.conversions import action_msg, observation_to_msg
     from iteach_ros.ros.node_support import make_executor
 
     rclpy.init()
     node = Node(role)
-    topic_in, topic_out = _ring_topics(io)[role]
-    pub = node.create_publisher(topic_out.type, topic_out.name, topic_out.qos)
-    answer = action_msg([0.1, 0.2, 0.3, 1.0], header=Header(), episode=1, step=0,
+    topic_in, topic_out = _ring_topics(topics)[role]
+    pub = topic_out.publisher(node)
+    answer = action_msg([0.1, 0.2, 0.3, 1.0], answering=Action(episode=1, step=0),
                         source=Action.SOURCE_AGENT)
     arrived = []
-    node.create_subscription(topic_in.type, topic_in.name,
-                             (lambda m: arrived.append(time.perf_counter())) if role == RING[0]
-                             else (lambda m: pub.publish(answer)), topic_in.qos)
+    topic_in.subscription(node, (lambda m: arrived.append(time.perf_counter())) if role == RING[0]
+                          else (lambda m: pub.publish(answer)))
     executor = make_executor(node)
     if role != RING[0]:
         from rclpy.executors import ExternalShutdownException

@@ -1,6 +1,7 @@
 """Control steps per second of the MuJoCo task environments, with and without the wrist camera.
 
-Run: ``.venv/bin/python benchmarks/bench_sim.py [--steps 300] [--tasks push_button,...]``.
+Run: ``.venv/bin/python benchmarks/bench_sim.py [--steps 300] [--tasks push_button,...]
+[--max-steps N]``.
 Each measurement runs the task's reference program (so the arm moves and objects touch) for
 ``--steps`` control steps (several episodes if needed) and reports steps/s of ``env.step``
 plus the program (the teacher's per-step cost is included; it is small).
@@ -11,21 +12,19 @@ camera, >= 400 without.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-
-from iteach_ros.codepolicy.reference import reference_executor  # noqa: E402
-from iteach_ros.sim import TASKS, make_env  # noqa: E402
+from iteach_ros.codepolicy.reference import reference_executor
+from iteach_ros.sim import TASKS, make_env
 
 TARGET_WITH_CAMERA = 100.0
 TARGET_WITHOUT_CAMERA = 400.0
 
 
-def steps_per_second(task: str, render_wrist: bool, steps: int) -> float:
-    env = make_env(task, render_wrist=render_wrist)
+def steps_per_second(task: str, render_wrist: bool, steps: int,
+                     max_steps: int | None = None) -> float:
+    env = make_env(task, render_wrist=render_wrist, max_steps=max_steps)
     executor = reference_executor(task)
     seed, done, elapsed = 0, 0, 0.0
     while done < steps:
@@ -47,13 +46,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300, help="control steps per measurement")
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated task names")
+    parser.add_argument("--max-steps", dest="max_steps", type=int,
+                        help="episode step limit (default: the task's)")
     args = parser.parse_args(argv)
     tasks = [t for t in args.tasks.split(",") if t]
     print(f"{'task':<24}{'steps/s wrist cam':>18}{'steps/s no cam':>16}")
     ok = True
     for task in tasks:
-        with_cam = steps_per_second(task, True, args.steps)
-        without = steps_per_second(task, False, args.steps)
+        with_cam = steps_per_second(task, True, args.steps, args.max_steps)
+        without = steps_per_second(task, False, args.steps, args.max_steps)
         ok &= with_cam >= TARGET_WITH_CAMERA and without >= TARGET_WITHOUT_CAMERA
         print(f"{task:<24}{with_cam:>18.0f}{without:>16.0f}", flush=True)
     print(f"{'target':<24}{TARGET_WITH_CAMERA:>18.0f}{TARGET_WITHOUT_CAMERA:>16.0f}")

@@ -15,6 +15,7 @@ import argparse
 import atexit
 import functools
 import importlib
+import inspect
 import json
 import os
 import random
@@ -34,6 +35,7 @@ TRACE_DIR = "ITEACH_TRACE_DIR"
 
 def _wrap(events: list, cls, name: str, key) -> None:
     """Record (t_ns, 'name:in'/'name:out', episode, step) around ``cls.name``."""
+    static = isinstance(inspect.getattr_static(cls, name), staticmethod)
     original = getattr(cls, name)
 
     @functools.wraps(original)
@@ -45,7 +47,7 @@ def _wrap(events: list, cls, name: str, key) -> None:
         finally:
             events.append((time.monotonic_ns(), f"{name}:out", *k))
 
-    setattr(cls, name, traced)
+    setattr(cls, name, staticmethod(traced) if static else traced)
 
 
 def run_traced_node(module_name: str, ros_args: list[str]) -> int:
@@ -66,8 +68,9 @@ def run_traced_node(module_name: str, ros_args: list[str]) -> int:
     elif node == "learner":
         from iteach_ros.learning.trainer import Trainer
 
-        _wrap(events, module.LearnerNode, "act", lambda self, s, obs, image: (obs.episode,
-                                                                               obs.step))
+        # answer(): inference done, the action about to be published
+        _wrap(events, module.LearnerNode, "answer", lambda pl, obs, action: (obs.episode,
+                                                                              obs.step))
         _wrap(events, module.LearnerNode, "observation_callback",
               lambda self, s, msg: (msg.episode, msg.step))
         _wrap(events, Trainer, "act", unkeyed)
@@ -98,7 +101,7 @@ def report(trace_dir: Path) -> list[str]:
     sends = sorted(k for k, v in at.items() if "sim_bridge._send:in" in v)[10:]
     order = ["sim_bridge._send:out", "teacher.observation_callback:in",
              "teacher.observation_callback:out", "arbiter.teacher_callback:in",
-             "learner.observation_callback:in", "learner.act:out", "arbiter.agent_callback:in",
+             "learner.observation_callback:in", "learner.answer:in", "arbiter.agent_callback:in",
              "arbiter.agent_callback:out", "sim_bridge.executed_callback:in"]
     rel = defaultdict(list)
     for k in sends:
@@ -122,9 +125,10 @@ def report(trace_dir: Path) -> list[str]:
         ("hop: observation -> learner",
          med["learner.observation_callback:in"] - med["sim_bridge._send:out"]),
         ("learner: inference (Trainer.act)", float(np.median(inference))),
-        ("learner: rest (image, message, publish)", med["learner.act:out"]
+        ("learner: rest (image, message, publish)", med["learner.answer:in"]
          - med["learner.observation_callback:in"] - float(np.median(inference))),
-        ("hop: agent action -> arbiter", med["arbiter.agent_callback:in"] - med["learner.act:out"]),
+        ("hop: agent action -> arbiter",
+         med["arbiter.agent_callback:in"] - med["learner.answer:in"]),
         ("arbiter: decide, publish executed + feedback",
          med["arbiter.agent_callback:out"] - med["arbiter.agent_callback:in"]),
     ]

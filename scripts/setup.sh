@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-command set-up of iteach_ros on a fresh Debian 12 machine (idempotent; a no-op rerun is fast).
 #
-#   scripts/setup.sh              system packages, .venv with pinned wheels, interfaces built into it
+#   scripts/setup.sh              system packages, .venv with pinned wheels, interfaces built into
+#                                 it, tf2_msgs where missing, .venv/setup.bash (the venv as underlay)
 #   scripts/setup.sh --with-llm   also the offline LLM (llama-cpp-python + Qwen2.5-Coder GGUF)
 #   scripts/setup.sh --relock     rewrite requirements.lock from the current .venv
 #
@@ -13,13 +14,14 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${ITEACH_VENV:-$ROOT/.venv}"
 PYTHON_BIN="${PYTHON:-python3.11}"
+ROS_DISTRO_OF_THE_WHEELS=jazzy  # the ros-jazzy-* wheels of requirements.txt
 WITH_LLM=0
 RELOCK=0
 for arg in "$@"; do
   case "$arg" in
     --with-llm) WITH_LLM=1 ;;
     --relock) RELOCK=1 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -54,6 +56,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 STAMPS="$VENV/.iteach_stamps"
+# One CMake build folder per venv (the cache keeps *_DIR paths into it): by its path, since
+# two venvs of one name (ITEACH_VENV=/elsewhere/.venv) must not share one.
+BUILD_PREFIX="$ROOT/build/venv-$(basename "$VENV")-$(printf '%s' "$VENV" | sha256sum | cut -c1-8)"
 mkdir -p "$STAMPS"
 
 # --- 3. Pinned Python packages (skipped when requirements are unchanged since the last install).
@@ -86,31 +91,75 @@ EOF
   hash_of "$ROOT/requirements.txt" "$ROOT/requirements.lock" > "$STAMPS/requirements"
 fi
 
-# --- 4. Build the custom interfaces into the venv (skipped when they are unchanged).
-iface_hash=$(hash_of "$ROOT/CMakeLists.txt" "$ROOT/package.xml" "$ROOT"/msg/*.msg "$ROOT"/srv/*.srv \
-  "$ROOT/iteach_ros/__init__.py" "$STAMPS/requirements")
-if [ "$(cat "$STAMPS/interfaces" 2>/dev/null)" != "$iface_hash" ] \
-   || ! (cd /tmp && "$PY" -c 'import iteach_ros.msg' 2>/dev/null); then
-  say "building the iteach_ros interfaces into the venv (CMake + rosidl, ~30 s)"
+# cmake_install SOURCE BUILD [CMAKE ARGS]: configure SOURCE in BUILD against the venv's ROS
+# packages and install it into the venv (the logs' tails on failure).
+cmake_install() {
+  local src="$1" build="$2"
+  shift 2
   "$PY" "$ROOT/scripts/fix_ros_wheel_cmake.py" "$VENV"
-  BUILD="$ROOT/build/venv-$(basename "$VENV")"  # one build folder per venv: the cache keeps *_DIR
-  mkdir -p "$BUILD"
+  mkdir -p "$build"
   (
-    cd "$BUILD"
+    cd "$build"
     export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"
-    cmake "$ROOT" -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$PY" \
-      -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release -DITEACH_ROS_INTERFACES_ONLY=ON >cmake.log 2>&1 \
+    cmake "$src" -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$PY" \
+      -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release "$@" >cmake.log 2>&1 \
       || { tail -40 cmake.log; exit 1; }
     make -j"$(nproc)" install >make.log 2>&1 || { tail -40 make.log; exit 1; }
   )
+}
+
+# --- 4. Build the custom interfaces into the venv (skipped when they are unchanged).
+# The launch and config files are linked into the venv: their names matter, not their contents.
+iface_hash=$( (hash_of "$ROOT/CMakeLists.txt" "$ROOT/package.xml" "$ROOT"/msg/*.msg "$ROOT"/srv/*.srv \
+  "$ROOT"/action/*.action "$ROOT"/nodes/* "$ROOT/iteach_ros/__init__.py" "$STAMPS/requirements"
+  ls "$ROOT"/launch "$ROOT"/config) | sha256sum | cut -c1-16)
+if [ "$(cat "$STAMPS/interfaces" 2>/dev/null)" != "$iface_hash" ] \
+   || ! (cd /tmp && "$PY" -c 'import iteach_ros.msg' 2>/dev/null); then
+  say "building the iteach_ros interfaces into the venv (CMake + rosidl, ~30 s)"
+  cmake_install "$ROOT" "$BUILD_PREFIX" -DITEACH_ROS_INTERFACES_ONLY=ON
   echo "$iface_hash" > "$STAMPS/interfaces"
 else
   say "interfaces up to date"
 fi
 
+# --- 4b. tf2_msgs (/tf, /tf_static): no wheel ships it. A wire-compatible stand-in
+# (ros_compat/tf2_msgs) is built into the venv only where none is importable, so a real tf2_msgs
+# (a ROS install's) is never shadowed; the stand-in is rebuilt when its sources change.
+tf_hash=$(hash_of "$ROOT"/ros_compat/tf2_msgs/CMakeLists.txt "$ROOT"/ros_compat/tf2_msgs/package.xml \
+  "$ROOT"/ros_compat/tf2_msgs/msg/*.msg "$STAMPS/requirements")
+tf_importable() { (cd /tmp && "$PY" -c 'import tf2_msgs.msg' 2>/dev/null); }
+if [ -f "$STAMPS/tf2_msgs" ] && [ "$(cat "$STAMPS/tf2_msgs")" = "$tf_hash" ] && tf_importable; then
+  say "tf2_msgs (stand-in) up to date"
+elif [ ! -f "$STAMPS/tf2_msgs" ] && tf_importable; then
+  say "tf2_msgs present: $(cd /tmp && "$PY" -c 'import tf2_msgs; print(tf2_msgs.__path__[0])')"
+else
+  say "building a wire-compatible tf2_msgs into the venv (none installed; CMake + rosidl)"
+  cmake_install "$ROOT/ros_compat/tf2_msgs" "$BUILD_PREFIX-tf2_msgs"
+  echo "$tf_hash" > "$STAMPS/tf2_msgs"
+fi
+
 # --- 5. This checkout on sys.path (the generated half lives in the venv, see iteach_ros/__init__.py).
 SITE=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$ROOT" > "$SITE/iteach_ros_source.pth"
+
+# --- 5b. The venv as a ROS 2 underlay, as /opt/ros/<distro> is: `source .venv/setup.bash` sets
+# what a ROS install's setup sets (AMENT_PREFIX_PATH for package look-ups such as `ros2 interface`
+# and launch_ros, ROS_DISTRO for `ros2 doctor` and bags, the venv's bin first on PATH, where
+# CMake also finds the venv's packages), and the install/setup.bash of a colcon workspace built
+# on top sources it, as colcon chains every underlay that has a local_setup.*.
+cat > "$VENV/local_setup.sh" <<EOF
+# Generated by iteach_ros scripts/setup.sh: this venv of ROS 2 wheels as an install prefix.
+_iteach_prefix="$VENV"
+case ":\${AMENT_PREFIX_PATH:-}:" in *":\$_iteach_prefix:"*) ;;
+  *) AMENT_PREFIX_PATH="\$_iteach_prefix\${AMENT_PREFIX_PATH:+:\$AMENT_PREFIX_PATH}" ;; esac
+case ":\${PATH:-}:" in *":\$_iteach_prefix/bin:"*) ;; *) PATH="\$_iteach_prefix/bin:\$PATH" ;; esac
+ROS_DISTRO=$ROS_DISTRO_OF_THE_WHEELS ROS_VERSION=2 ROS_PYTHON_VERSION=3
+export AMENT_PREFIX_PATH PATH ROS_DISTRO ROS_VERSION ROS_PYTHON_VERSION
+unset _iteach_prefix
+EOF
+for f in local_setup.bash setup.sh setup.bash; do
+  printf '# Generated by iteach_ros scripts/setup.sh.\n. "%s/local_setup.sh"\n' "$VENV" > "$VENV/$f"
+done
 
 # --- 6. Optional offline LLM.
 if ((WITH_LLM)); then
@@ -123,6 +172,7 @@ fi
 
 # --- 7. Check the result.
 (cd /tmp && "$PY" -c 'import rclpy, torch, mujoco, langchain_core
+from tf2_msgs.msg import TFMessage
 from iteach_ros.msg import Observation, Feedback
 import iteach_ros.codepolicy.runtime') || { echo "setup.sh: import check failed" >&2; exit 1; }
-say "ready: $VENV (activate with: source $VENV/bin/activate)"
+say "ready: $VENV (as a ROS 2 underlay: source $VENV/setup.bash)"

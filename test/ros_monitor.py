@@ -14,29 +14,31 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
-from iteach_ros.ros import interfaces as io
+from iteach_ros.ros import interfaces as topics
 
 
 class GraphMonitor(Node):
     def __init__(self, ns: str = ""):
         super().__init__("graph_monitor")
-        prefix = f"{ns}/" if ns else ""
         self.observations: set[tuple[int, int]] = set()
         self.executed: Counter = Counter()
         self.feedback: Counter = Counter()
         self.feedback_steps: dict[int, set[int]] = defaultdict(set)
         self.feedback_kinds: Counter = Counter()
         self.events: list = []
+        # keyed by (simulator run, episode): ended episodes' steps, labelled steps
+        self.ended_runs: dict[tuple[int, int], int] = {}
+        self.labels_by_run: dict[tuple[int, int], set[int]] = defaultdict(set)
         self.diagnostics: list[dict] = []
         self.lock = threading.Lock()
-        for topic, cb in ((io.OBSERVATION, self._obs), (io.EXECUTED_ACTION, self._exec),
-                          (io.FEEDBACK, self._fb), (io.EPISODE_EVENT, self._event)):
+        for topic, cb in ((topics.OBSERVATION, self._obs), (topics.EXECUTED_ACTION, self._exec),
+                          (topics.FEEDBACK, self._fb), (topics.EPISODE_EVENT, self._event)):
             # A passive observer that must see every message keeps a deep history: with the
             # topics' own depth (1 for observations) a sample it has not taken yet when the next
             # arrives is replaced (the lock-step only waits for the nodes that answer).
             qos = copy.copy(topic.qos)
             qos.depth = 1000
-            self.create_subscription(topic.type, prefix + topic.name, cb, qos)
+            topic.subscription(self, cb, ns, qos)
         self.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 10)
 
     def _obs(self, m):
@@ -52,10 +54,13 @@ class GraphMonitor(Node):
             self.feedback[(m.episode, m.step)] += 1
             self.feedback_steps[m.episode].add(m.step)
             self.feedback_kinds[m.kind] += 1
+            self.labels_by_run[(m.run_id, m.episode)].add(m.step)
 
     def _event(self, m):
         with self.lock:
             self.events.append((m.episode, m.event, m.reason, m.steps))
+            if m.event != 0:  # not STARTED
+                self.ended_runs[(m.run_id, m.episode)] = m.steps
 
     def _diag(self, m):
         for status in m.status:

@@ -45,3 +45,35 @@ def test_eval_seeds_are_shared_across_methods(tmp_path):
         with open(tmp_path / "seeds" / "reach_target" / method / "episodes.csv") as fh:
             seeds[method] = [r["seed"] for r in csv.DictReader(fh) if r["phase"] == "eval"]
     assert seeds["teacher"] == seeds["bc"] and len(seeds["bc"]) == 2
+
+
+def test_the_protocol_through_the_graph_writes_the_same_records(tmp_path):
+    """--transport graph: the interactive phase (with its progress checks) and the evaluation
+    run through the four nodes over DDS; the outputs are the in-process run's."""
+    import pytest
+
+    pytest.importorskip("rclpy", reason="rclpy missing: run scripts/setup.sh")
+    rc = main(SMOKE + ["--methods", "llm_iteach", "--transport", "graph", "--out",
+                       str(tmp_path), "--run-name", "graph"])
+    assert rc == 0
+    out = tmp_path / "graph" / "reach_target" / "llm_iteach"
+    with open(out / "episodes.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    phases = [r["phase"] for r in rows]
+    assert phases.count("demo") >= 2 and phases.count("interactive") == 3
+    assert phases.count("progress") == 1 and phases.count("eval") == 2
+    inter = [r for r in rows if r["phase"] == "interactive"]
+    assert [r["seed"] for r in inter] == ["100000", "100001", "100002"]  # the runner's seeds
+    assert [r["index"] for r in inter] == ["0", "1", "2"]
+    # the pace: at least warm start + 1 step per stored episode before the next one
+    assert [int(r["train_steps"]) >= 2 + 1 * (i + 1) for i, r in enumerate(inter)] == [True] * 3
+    progress = next(r for r in rows if r["phase"] == "progress")
+    assert (progress["seed"], progress["index"]) == ("800000", "3")
+    assert [r["seed"] for r in rows if r["phase"] == "eval"] == ["900000", "900001"]
+    for r in inter:
+        rates = float(r["evaluative_rate"]) + float(r["corrective_rate"]) + float(r["none_rate"])
+        assert abs(rates - 1.0) < 1e-9
+    assert (out / "training.png").stat().st_size > 1000 and (out / "policy.pt").exists()
+    stored = sorted(p.stem for p in (out / "graph" / "learner" / "trajectories").glob("*.npz"))
+    # the demonstrations stay in the learner's buffer; progress checks are not stored
+    assert stored[:2] == ["demo_000000", "demo_000001"] and len(stored) == 2 + 3

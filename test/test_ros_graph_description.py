@@ -22,7 +22,7 @@ def test_yaml_matches_the_declared_parameters():
     config = yaml.safe_load((ROOT / "config" / "iteach.yaml").read_text())
     for spec in NODES + (RECORDER,):
         section = config[f"/**/{spec.name}"]["ros__parameters"]
-        assert section == spec.parameters, spec.name
+        assert section == spec.defaults(), spec.name
     assert set(config) == {f"/**/{s.name}" for s in NODES + (RECORDER,)}
 
 
@@ -31,8 +31,22 @@ def test_launch_arguments_are_typed_like_the_parameters():
     assert out["sim_bridge"] == {"task": "close_microwave", "episodes": 4}
     assert out["teacher"] == {"task": "close_microwave"}
     assert out["arbiter"] == {"beta_deg": 90.0}
+    assert node_overrides({"beta": "20.0", "task": "push_button"}) == {}  # at their defaults
     with pytest.raises(ValueError):
         coerce(True, "maybe")
+    for bad in ({"episodes": "-3"}, {"beta": "-5"}, {"mode": "bogus"}, {"train": "perhaps"}):
+        with pytest.raises(ValueError, match=f"launch argument {next(iter(bad))}"):
+            node_overrides(bad)
+
+
+def test_the_docs_parameter_table_is_generated_from_the_graph():
+    from iteach_ros.ros import graph
+
+    doc = graph.parameter_doc().read_text()
+    assert graph.with_parameter_table(doc) == doc, "run python -m iteach_ros.ros.graph"
+    for spec in NODES:
+        for name, p in spec.parameters.items():
+            assert p.doc and (p.dynamic or name in graph.parameter_table()), name
     for arg in LAUNCH_ARGUMENTS:  # every argument sets a declared parameter
         for node, param in arg.sets:
             assert param in next(n for n in NODES if n.name == node).parameters
@@ -53,8 +67,11 @@ def _stand_in_launch(monkeypatch, values):
 
     mods = {
         "launch": types.SimpleNamespace(LaunchDescription=lambda actions: actions),
-        "launch.actions": types.SimpleNamespace(DeclareLaunchArgument=_Recorder,
-                                                OpaqueFunction=_Recorder),
+        "launch.actions": types.SimpleNamespace(
+            DeclareLaunchArgument=_Recorder, OpaqueFunction=_Recorder, EmitEvent=_Recorder,
+            LogInfo=_Recorder, RegisterEventHandler=_Recorder),
+        "launch.event_handlers": types.SimpleNamespace(OnProcessExit=_Recorder),
+        "launch.events": types.SimpleNamespace(Shutdown=_Recorder),
         "launch.substitutions": types.SimpleNamespace(LaunchConfiguration=LaunchConfiguration),
         "launch_ros": types.SimpleNamespace(),
         "launch_ros.actions": types.SimpleNamespace(Node=_Recorder),
@@ -78,22 +95,27 @@ def test_launch_file_builds_the_launchers_graph(monkeypatch, tmp_path):
     declared = {a.args[0] for a in actions if a.args and isinstance(a.args[0], str)}
     assert {"task", "beta", "mode", "backend", "pipelines", "record"} <= declared
     opaque = next(a for a in actions if "function" in a.kwargs)
-    nodes = opaque.kwargs["function"](context=None)
-    launched = sorted((n.kwargs["namespace"], n.kwargs["executable"]) for n in nodes)
+    actions = opaque.kwargs["function"](context=None)
+    nodes = [a for a in actions if "executable" in a.kwargs]
+    handlers = [a for a in actions if "executable" not in a.kwargs]
+    assert len(handlers) == len(nodes)  # every node's exit is watched (the launch life cycle)
+    launched = sorted((n.kwargs.get("namespace", ""), n.kwargs["executable"]) for n in nodes)
 
     procs = build_processes({"task": "unplug_charger", "beta": "90.0"}, pipelines=2,
                             record=True, params_file=str(tmp_path / "p.yaml"))
     expected = []
     for p in procs:
-        ns = next((a.split(":=")[1] for a in p.cmd if a.startswith("__ns:=")), "")
+        ns = next((a.split(":=")[1].lstrip("/") for a in p.cmd if a.startswith("__ns:=")), "")
         expected.append((ns, p.node))
     assert launched == sorted(expected)
     arbiter = next(n for n in nodes if n.kwargs["executable"] == "arbiter")
     assert arbiter.kwargs["parameters"][1] == {"beta_deg": 90.0}
     learner = next(n for n in nodes if n.kwargs["executable"] == "learner")
-    assert learner.kwargs["parameters"][1]["pipelines"] == ["/pipe0", "/pipe1"]
+    assert learner.kwargs["parameters"][1]["pipelines"] == ["pipe0", "pipe1"]  # relative
     learner_cmd = next(p.cmd for p in procs if p.node == "learner")
-    assert "pipelines:=['/pipe0','/pipe1']" in learner_cmd
+    assert "pipelines:=['pipe0','pipe1']" in learner_cmd
+    bridges = [n for n in nodes if n.kwargs["executable"] == "sim_bridge"]
+    assert sorted(b.kwargs["parameters"][1]["pipeline_index"] for b in bridges) == [0, 1]
 
 
 def test_node_executables_exist_for_ros2_run():

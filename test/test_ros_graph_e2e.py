@@ -104,7 +104,7 @@ def test_learner_killed_mid_episode_resumes_without_losing_feedback(tmp_path, mo
 @pytest.mark.parametrize("module, params, message", [
     ("iteach_ros.ros.arbiter_node", ["mode:=sometimes"], "mode must be one of"),
     ("iteach_ros.ros.teacher_node", ["policy_source:=/nonexistent/policy.py"],
-     "not 'reference', 'cache' or a file"),
+     "or a file"),
     ("iteach_ros.ros.sim_bridge_node", ["task:=make_coffee"], "unknown task"),
     ("iteach_ros.ros.teacher_node", ["executor:=fancy"], "executor must be one of"),
 ])
@@ -130,9 +130,16 @@ def test_two_pipelines_feed_one_learner(tmp_path):
         # Without their arbiters nothing could answer: the simulators do not start (the learner
         # has journalled no observation).
         graph.start(only=[s.name for s in graph.specs if s.name not in arbiters])
-        time.sleep(6.0)
-        journals = list((tmp_path / "learner" / "journal").glob("*.bin"))
-        assert len(journals) == 2 and all(j.stat().st_size == 0 for j in journals)
+        journal_dir = tmp_path / "learner" / "journal"
+        deadline = time.monotonic() + 60
+        while len(list(journal_dir.glob("*.bin"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)  # the learner is up once its journals exist
+        time.sleep(4.0)  # simulators that started now would have been answered by now
+        journals = list(journal_dir.glob("*.bin"))
+        from iteach_ros.learning.journal import MAGIC
+
+        assert len(journals) == 2  # and no record after the header in either
+        assert all(j.stat().st_size == len(MAGIC) for j in journals)
         graph.start(only=arbiters)
         names = sorted(graph.procs)
         assert names == ["learner", "pipe0/arbiter", "pipe0/sim_bridge", "pipe0/teacher",
@@ -143,4 +150,70 @@ def test_two_pipelines_feed_one_learner(tmp_path):
         graph.stop()
     assert not graph.failed(), {k: graph.lines[k][-5:] for k in graph.failed()}
     saved = sorted(p.stem for p in (tmp_path / "learner" / "trajectories").glob("*.npz"))
-    assert saved == ["pipe0_000001", "pipe1_000001"]
+    assert [s.split("_")[0] + "_" + s.split("_")[-1] for s in saved] == [
+        "pipe0_000001", "pipe1_000001"]  # <pipeline>_<run id>_<episode>
+
+
+def test_the_launcher_ends_the_graph_when_a_node_dies(tmp_path, ros_env):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "iteach_ros.ros.launcher", "--task", "reach_target",
+           "--episodes", "50", "--checkpoint-dir", str(tmp_path / "learner")]
+    proc = subprocess.Popen(cmd, env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    lines = []
+    try:
+        for line in proc.stdout:  # until the learner serves
+            lines.append(line)
+            if "[learner]" in line and "serving" in line:
+                break
+        time.sleep(2.0)
+        learner = subprocess.run(["pgrep", "-f", "iteach_ros.ros.learner_node.*" +
+                                  str(tmp_path)], capture_output=True, text=True)
+        os.kill(int(learner.stdout.split()[0]), signal.SIGKILL)
+        out, _ = proc.communicate(timeout=60)  # not the 50 episodes, nor forever
+    finally:
+        proc.kill()
+    text = "".join(lines) + out
+    assert proc.returncode == 1
+    assert "learner exited with -9" in text and "stopping the graph" in text
+
+
+def test_two_graphs_on_one_domain_are_refused(tmp_path, ros_env):
+    """Two simulators publishing on the same topics would mix their episodes."""
+    import subprocess
+    import sys
+
+    import rclpy
+
+    from iteach_ros.ros import interfaces as topics
+
+    rclpy.init()
+    node = rclpy.create_node("executed_stand_in")  # lets the simulators start their episodes
+    topics.EXECUTED_ACTION.publisher(node)
+    cmd = [sys.executable, "-m", "iteach_ros.ros.sim_bridge_node", "--ros-args", "-p",
+           "task:=reach_target", "-p", "min_subscribers:=0", "-p", "pace:=free", "-p",
+           "episodes:=100", "-p",
+           "image_size:=32", "-p", "start_delay_s:=0.2", "-p", "action_timeout_s:=1.0"]
+    procs = []
+    try:
+        for _ in range(2):
+            procs.append(subprocess.Popen(cmd, env=ros_env, stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, text=True))
+            time.sleep(3.0)
+        deadline = time.monotonic() + 60
+        while all(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for p in procs:  # the first to see the other's episodes stops; end the other too
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        outs = [p.communicate(timeout=30)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    refused = [o for p, o in zip(procs, outs) if p.returncode == 1]
+    assert refused, outs
+    assert all("another simulator" in o and "two graphs on one ROS domain" in o for o in refused)

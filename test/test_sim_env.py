@@ -6,10 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from iteach_ros.codepolicy.runtime import ObjectState
+from iteach_ros.core.state import ObjectState
 from iteach_ros.sim import CONTROL_HZ, TASKS, Observation, make_env
 
-# The paper's object names (DESIGN.md) for every task.
+# The paper's object names (docs/paper.md) for every task.
 PAPER_OBJECTS = {
     "push_button": ("button",),
     "close_microwave": ("microwave", "microwave door"),
@@ -32,9 +32,15 @@ def test_registry_has_the_papers_tasks_and_objects():
     assert set(TASKS) == set(PAPER_OBJECTS)
     for name, objects in PAPER_OBJECTS.items():
         assert TASKS[name].object_names == objects
-        assert 50 <= TASKS[name].max_steps <= 300
+        assert TASKS[name].max_steps == 300  # CEILing's RLBench episodes: 15 s at 20 Hz
     for name, text in PAPER_DESCRIPTIONS.items():
         assert TASKS[name].description == text
+
+
+def _z_axis(q):
+    """z axis of the frame with quaternion [x, y, z, w]."""
+    x, y, z, w = q
+    return np.array([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)])
 
 
 def test_unknown_task_and_mode_are_clear_errors():
@@ -57,10 +63,16 @@ def test_reset_observation(task):
         assert isinstance(state, ObjectState)
         assert state.position.shape == (3,) and np.all(np.isfinite(state.position))
         assert np.linalg.norm(state.normal) == pytest.approx(1.0)
+        assert state.quaternion.shape == (4,)
+        assert np.linalg.norm(state.quaternion) == pytest.approx(1.0)
+        assert (state.joint_positions is None) == (state.name != "gripper")
     gripper = obs.objects["gripper"]
-    assert not gripper.closed
+    assert not gripper.closed and not gripper.gripped
     np.testing.assert_allclose(gripper.position, obs.ee_position)
-    assert gripper.normal[2] < -0.99  # pointing down, like RLBench's start pose
+    np.testing.assert_allclose(gripper.joint_positions, obs.proprio[:7], atol=1e-6)
+    # pointing down, like RLBench's start pose: the normal (fingertips to wrist) is up
+    assert gripper.normal[2] > 0.99
+    np.testing.assert_allclose(_z_axis(gripper.quaternion), -gripper.normal, atol=1e-9)
     assert info["success"] is False and info["step"] == 0
     assert env.task_name == task and env.control_hz == CONTROL_HZ == 20
     assert env.description == TASKS[task].description
@@ -117,6 +129,7 @@ def test_gripper_closes_and_reports_closed():
     for _ in range(8):
         obs, *_ = env.step([0, 0, 0, -1.0])
     assert obs.objects["gripper"].closed and obs.proprio[7] < 0.005
+    assert obs.objects["gripper"].gripped  # RLBench programs read 'gripped' as closed
     for _ in range(8):  # 0 keeps the gripper as it is
         obs, *_ = env.step([0, 0, 0, 0.0])
     assert obs.objects["gripper"].closed
@@ -131,12 +144,12 @@ def test_7d_mode_rotates_the_hand():
     for _ in range(10):
         obs, *_ = env.step([0, 0, 0, 0, 0, 1.0, 0])  # yaw
     normal = obs.objects["gripper"].normal
-    assert normal[2] < -0.99  # yaw keeps the hand pointing down
+    assert normal[2] > 0.99  # yaw keeps the hand pointing down
     q7_before = 0.785
     assert abs(obs.proprio[6] - q7_before) > 0.3  # ... by turning the wrist
     for _ in range(6):
         obs, _, _, _, info = env.step([0, 0, 0, 1.0, 0, 0, 0])  # roll tilts it
-    assert obs.objects["gripper"].normal[2] > -0.97
+    assert obs.objects["gripper"].normal[2] < 0.97
     with pytest.raises(ValueError, match="7 entries"):
         env.step([0, 0, 0, 0])
 

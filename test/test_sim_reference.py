@@ -8,7 +8,9 @@ from iteach_ros.codepolicy.runtime import CodePolicyExecutor
 from iteach_ros.sim import TASKS, make_env
 from iteach_ros.sim.rollout import run_policy_episode
 
-N_SEEDS = 50  # issue 3: at least 95 % of 50 seeded episodes (runs ~20 s for all tasks)
+# Issues 3 and 12: at least 95 % of 50 seeded episodes, on seeds held out from development
+# (the scenes and programs were tuned on seeds 0-49).
+SEEDS = range(1000, 1050)
 
 
 def test_every_task_has_a_labelled_reference_program():
@@ -24,10 +26,10 @@ def test_every_task_has_a_labelled_reference_program():
 def test_reference_program_success_rate(task):
     env = make_env(task, render_wrist=False)
     executor = reference_executor(task)
-    results = [run_policy_episode(env, executor, seed=seed) for seed in range(N_SEEDS)]
+    results = [run_policy_episode(env, executor, seed=seed) for seed in SEEDS]
     successes = sum(r.success for r in results)
     failed = [(r.seed, r.failure_reason) for r in results if not r.success]
-    assert successes >= 0.95 * N_SEEDS, f"{task}: {successes}/{N_SEEDS}, failed {failed}"
+    assert successes >= 0.95 * len(SEEDS), f"{task}: {successes}/{len(SEEDS)}, failed {failed}"
     assert max(r.steps for r in results) <= TASKS[task].max_steps
     env.close()
 

@@ -44,3 +44,14 @@ def test_rlbench_backend_names_what_to_install():
         make_env("push_button", backend="rlbench")
     with pytest.raises(ValueError, match="backend"):
         make_env("push_button", backend="gazebo")
+
+
+def test_record_cli_takes_a_step_limit(tmp_path, capsys):
+    pytest.importorskip("imageio.v2")
+    from iteach_ros.sim.record import main
+
+    assert main(["--task", "reach_target", "--out", str(tmp_path), "--size", "32",
+                 "--every", "4", "--max-steps", "3"]) == 1  # cut before the target
+    assert "FAILED in 3 steps" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--task", "reach_target", "--out", str(tmp_path), "--max-steps", "-1"])

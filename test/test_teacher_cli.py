@@ -28,7 +28,7 @@ def test_generate_validate_and_cache(tmp_path, capsys):
                "--cache-dir", str(cache), "--out", str(out), "--final-seeds", "3:5"])
     text = capsys.readouterr().out
     assert rc == 0, text
-    assert "try 1: success 3/3" in text and "evaluation: 2/2 successes" in text
+    assert "try 1 (plan (greedy)): success 3/3" in text and "evaluation: 2/2 successes" in text
     assert "move_gripper(target.position - gripper.position)" in out.read_text()
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["model"] == "fake:fake-list-chat-model" and record["tries"] == 1
@@ -62,3 +62,17 @@ def test_unknown_task(capsys):
     with pytest.raises(SystemExit):
         main(["generate"])
     assert main(["generate", "--task", "fly_to_moon", "--provider", "fake"]) == 2
+
+
+def test_validate_max_steps_cuts_the_episodes(tmp_path, capsys):
+    from iteach_ros.codepolicy.reference import load_reference
+
+    ref = tmp_path / "ref.py"
+    ref.write_text(load_reference("reach_target"))
+    assert main(["validate", str(ref), "--task", "reach_target", "--seeds", "2",
+                 "--max-steps", "5", "--json", "-v"]) == 0
+    out = capsys.readouterr().out
+    assert "reach_target: 0/2 successes" in out and "never finished step 1" in out
+    assert '"steps": 5' in out
+    with pytest.raises(SystemExit):
+        main(["validate", str(ref), "--task", "reach_target", "--max-steps", "0"])

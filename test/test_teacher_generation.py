@@ -5,6 +5,7 @@ simulator is a tiny fake reach environment with the interface of ``iteach_ros.si
 tests are deterministic and fast.
 """
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from pydantic import Field
 
-from iteach_ros.codepolicy.runtime import ObjectState
+from iteach_ros.core.state import ObjectState
 from iteach_ros.teacher.generator import GenerationConfig, GenerationError, TeacherGenerator
 from iteach_ros.teacher.validation import NoisyPolicy, noise_sweep, validate_policy
 
@@ -141,48 +142,156 @@ def test_syntax_error_and_missing_increment_are_reasked():
 
 
 def test_repair_loop_uses_rollout_feedback_and_keeps_best():
-    # Try 1 moves away from the target (fails in every episode); the repair prompt carries the
-    # simulator's feedback and the previous code; try 2 is correct.
-    gen, model = generator([PLAN, WRONG_WAY_ACTION, CHECK, GOOD_ACTION, CHECK])
+    # Try 1 moves away from the target (fails in every episode): the gripper keeps moving and
+    # never arrives, so the motion of step 1 is regenerated, with the simulator's account and
+    # the previous code; try 2 is correct.
+    gen, model = generator([PLAN, WRONG_WAY_ACTION, CHECK, GOOD_ACTION])
     res = gen.generate("reach", "reach the target", OBJECTS)
     assert res.tries == 2 and res.accepted
     assert [c.success_rate for c in res.candidates] == [0.0, 1.0]
-    assert res.best.index == 2
+    assert res.best.index == 2 and res.candidates[1].origin == "repair of #1 step 1 action"
     repair_prompt = model.prompts[3][-1].content
-    assert "succeeded in 0 of 4" in repair_prompt
+    assert "succeeded in 0 of 3" in repair_prompt  # the screening seeds only
     assert "never finished step 1" in repair_prompt
+    assert "During that step the gripper travelled" in repair_prompt
     assert "gripper.position - goal" in repair_prompt  # previous code shown
+    assert res.llm_calls == 4  # the check still fits the new motion: not asked again
 
 
 def test_budget_exhausted_returns_best_unaccepted_candidate():
     half = ("```python\ngripper = get_object('gripper')\ntarget = get_object('target')\n"
             "goal = target.position\nif target.position[0] > 0.3:\n"
             "    move_gripper(goal - gripper.position)\n```")
-    # try 1: half the seeds succeed; try 2 (repair of step 1): none
-    gen, _ = generator([PLAN, half, CHECK, WRONG_WAY_ACTION, CHECK], max_tries=2)
+    # try 1: some seeds succeed; try 2 (repair of step 1): none
+    gen, _ = generator([PLAN, half, CHECK, WRONG_WAY_ACTION], max_tries=2)
     res = gen.generate("reach", "reach the target", OBJECTS)
-    assert not res.accepted and res.tries == 2
+    assert not res.accepted and res.tries == 2 and res.stopped == "2 programs validated"
     rates = [c.success_rate for c in res.candidates]
     assert 0 < rates[0] < 1 and rates[1] == 0
     assert res.best.index == 1 and res.provenance()["best_try"] == 1
 
 
-def test_all_steps_ran_without_success_repairs_last_step_then_replans():
-    # The plan's only step 'finishes' at once without moving: program done, task not achieved.
-    # The last step is repaired twice (changed answers each time), then the task is re-planned.
-    lazy = ["```python\nset_gripper(True)\n```", "```python\nset_gripper(False)\n```",
-            "```python\nmove_gripper([0.0, 0.0, 0.0])\n```"]
-    always = "```python\nincrement_current_step()\n```"
-    gen, model = generator([PLAN, lazy[0], always, lazy[1], always, lazy[2], always,
-                            PLAN, GOOD_ACTION, CHECK], max_tries=4)
+def test_all_steps_ran_without_success_blames_the_plan_and_revises_it():
+    # The plan's only step sets the gripper and its check passes at once: the program
+    # finishes, the task is not achieved, and no step that should move finished at once: the
+    # plan is at fault. The next plan is a revision, given the simulator's account.
+    lazy = "```python\nset_gripper(True)\n```"
+    always = "```python\nif True:\n    increment_current_step()\n```"
+    revised = '1. composer("go to the target")'
+    gen, model = generator([PLAN, lazy, always, revised, GOOD_ACTION, CHECK], max_tries=4)
     res = gen.generate("reach", "reach the target", OBJECTS)
-    assert res.tries == 4 and res.accepted
-    assert [c.success_rate for c in res.candidates] == [0.0, 0.0, 0.0, 1.0]
-    assert "finished all its steps" in model.prompts[3][-1].content  # repair of step 1
-    replan_prompt = model.prompts[7][-1].content
-    assert replan_prompt.startswith("Task: reach the target")
-    assert "A previous plan was" in replan_prompt and "Write a different plan" in replan_prompt
-    assert "finished all its steps but the task was not achieved" in replan_prompt
+    assert res.accepted and res.tries == 2
+    assert res.candidates[0].diagnosis.fault == "plan"
+    assert res.candidates[1].origin == "revision of #1's plan"
+    revision = model.prompts[3][-1].content
+    assert revision.startswith("Task: reach the target")
+    assert 'A previous plan was:\n1. composer("move the gripper to the target")' in revision
+    assert ("In the simulator it succeeded in 0 of 3 episodes. It failed because: all steps "
+            "ran but the task was not achieved.") in revision
+    assert revision.endswith("Write a better plan.")
+
+
+def test_a_moving_step_that_finished_at_once_gets_its_check_then_its_motion_repaired():
+    # Both parts are wrong: a motion that does not move and a check that passes at once. Each
+    # repair changes one part; a repair that is no worse carries the line on.
+    still = ("```python\ntarget = get_object('target')\n"
+             "move_gripper(0.0 * target.position)\n```")
+    always = "```python\nif True:\n    increment_current_step()\n```"
+    other = "```python\nif 1 > 0:\n    increment_current_step()\n```"
+    gen, _ = generator([PLAN, still, always, other, GOOD_ACTION, CHECK], max_tries=6)
+    res = gen.generate("reach", "reach the target", OBJECTS)
+    assert res.accepted
+    assert [c.origin for c in res.candidates] == [
+        "plan (greedy)", "repair of #1 step 1 check", "repair of #2 step 1 action",
+        "repair of #3 step 1 check"]
+    assert "finished at once" in res.candidates[0].diagnosis.reason
+
+
+def test_step_level_repair_keeps_the_steps_that_work():
+    two = '1. composer("move the gripper 5cm up")\n2. composer("move the gripper to the target")'
+    up = ("```python\ngripper = get_object('gripper')\n"
+          "up = gripper.initial_position + np.array([0.0, 0.0, 0.05])\n"
+          "move_gripper(up - gripper.position)\n```")
+    never = ("```python\nif np.linalg.norm(up - gripper.position) < 0.0:\n"
+             "    increment_current_step()\n```")
+    up_check = ("```python\nif np.linalg.norm(up - gripper.position) < 0.02:\n"
+                "    increment_current_step()\n```")
+    gen, model = generator([two, up, GOOD_ACTION, never, CHECK, up_check], max_tries=3)
+    res = gen.generate("reach", "reach the target", OBJECTS)
+    assert res.accepted and res.tries == 2
+    first, fixed = res.candidates
+    assert first.diagnosis.step == 1 and first.diagnosis.part == "check"
+    assert "came to rest" in first.diagnosis.reason
+    assert fixed.origin == "repair of #1 step 1 check"
+    assert fixed.steps[1] == first.steps[1] and fixed.steps[0].action == first.steps[0].action
+    assert res.llm_calls == 6  # the repair asked only for step 1's check
+    assert "Step: move the gripper 5cm up" in model.prompts[-1][-1].content
+
+
+def test_screening_seeds_spare_a_hopeless_program_the_rest():
+    calls = []
+
+    def counting(source, task, seeds):
+        calls.append(list(seeds))
+        return fake_validator(source, task, seeds)
+
+    model = RecordingFake(responses=[PLAN, WRONG_WAY_ACTION, CHECK, GOOD_ACTION])
+    gen = TeacherGenerator(model, counting, config=GenerationConfig(seeds=(0, 1, 2, 3, 4, 5),
+                                                                    screen_seeds=2))
+    res = gen.generate("reach", "reach the target", OBJECTS)
+    assert res.accepted and calls == [[0, 1], [0, 1], [2, 3, 4, 5]]
+    assert len(res.candidates[0].report.episodes) == 2
+    assert len(res.best.report.episodes) == 6 and res.best.report.seeds == [0, 1, 2, 3, 4, 5]
+
+
+def test_time_budget_stops_the_search_and_keeps_the_best():
+    gen, _ = generator([PLAN, GOOD_ACTION, CHECK], time_budget_s=1e-9)
+    res = gen.generate("reach", "reach the target", OBJECTS)  # nothing within the budget
+    assert res.best is None and res.tries == 0 and "time budget" in res.stopped
+
+    def slow(source, task, seeds):
+        time.sleep(0.3)
+        return fake_validator(source, task, seeds)
+
+    model = RecordingFake(responses=[PLAN, WRONG_WAY_ACTION, CHECK, GOOD_ACTION])
+    gen = TeacherGenerator(model, slow, config=GenerationConfig(seeds=SEEDS, time_budget_s=0.2))
+    res = gen.generate("reach", "reach the target", OBJECTS)
+    assert res.tries == 1 and not res.accepted and "time budget" in res.stopped
+    assert res.best is res.candidates[0]
+
+
+def test_grammars_and_sampling_reach_a_model_that_accepts_them():
+    class GrammarFake(RecordingFake):
+        accepts_grammar: bool = True
+        kwargs_seen: list = Field(default_factory=list)
+
+        @property
+        def _llm_type(self):
+            return "iteach-llama-cpp"
+
+        def _call(self, messages, stop=None, run_manager=None, **kwargs):
+            self.kwargs_seen.append(kwargs)
+            return super()._call(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    model = GrammarFake(responses=[PLAN, WRONG_WAY_ACTION, CHECK, GOOD_ACTION])
+    gen = TeacherGenerator(model, fake_validator, config=GenerationConfig(seeds=SEEDS, seed=7))
+    res = gen.generate("reach", "reach the target", OBJECTS)
+    assert res.accepted
+    seen = model.kwargs_seen
+    assert "root ::=" in seen[0]["grammar"] and 'composer(' in seen[0]["grammar"]
+    assert "move_gripper(" in seen[1]["grammar"] and "increment_current_step()" in seen[2][
+        "grammar"]
+    assert "temperature" not in seen[0]  # the first plan and first code are greedy
+    assert seen[3]["temperature"] == 0.6 and seen[3]["seed"] == 7 + 3  # the repair is sampled
+    prov = res.provenance()
+    # the step "move to the target" decodes under grammars that offer only the target
+    assert set(prov["grammar"]) >= {"plan-8", "action:target", "check:target"}
+    assert prov["sampling"]["seed"] == 7
+    assert [t["grammar"] for t in gen.transcript] == ["plan-8", "action:target",
+                                                      "check:target", "action:target"]
+    # langchain's other chat models get no grammar (and the provenance says so)
+    gen, model = generator([PLAN, GOOD_ACTION, CHECK])
+    assert gen.generate("reach", "reach the target", OBJECTS).provenance()["grammar"] is None
 
 
 def test_unparsable_plan_is_reasked_then_gives_up():
@@ -266,3 +375,12 @@ def test_plan_mentioning_example_objects_is_reasked():
     res = gen.generate("reach", "reach the target", OBJECTS)
     assert res.accepted and res.best.plan == ["move the gripper to the target"]
     assert "mentions 'plate', which this task does not have" in model.prompts[1][-1].content
+
+
+def test_a_plan_that_leaves_out_the_task_object_is_not_tried_but_asked_for_again():
+    off = '1. composer("open the gripper")'
+    gen, model = generator([off, off, off, PLAN, GOOD_ACTION, CHECK])
+    res = gen.generate("reach", "reach the target", OBJECTS)
+    assert res.accepted and res.tries == 1  # the off-task plan was never simulated
+    assert res.candidates[0].plan == ["move the gripper to the target"]
+    assert "the task is about the target, which no step mentions" in model.prompts[1][-1].content

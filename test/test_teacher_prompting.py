@@ -4,17 +4,10 @@ import numpy as np
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from iteach_ros.codepolicy.runtime import ObjectState
 from iteach_ros.codepolicy.sandbox import SandboxedPolicy
-from iteach_ros.teacher.prompting import (
-    PromptLibrary,
-    StepCode,
-    assemble,
-    bind_missing_objects,
-    clean_snippet,
-    extract_code,
-    parse_plan,
-)
+from iteach_ros.core.state import ObjectState
+from iteach_ros.teacher.answers import bind_missing_objects, clean_snippet, extract_code, parse_plan
+from iteach_ros.teacher.prompting import PromptLibrary, StepCode, assemble
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +37,7 @@ def test_planner_messages_put_examples_first_and_request_last(lib):
 
 def test_action_and_check_messages(lib):
     act = lib.action_messages(["button"], "move above the button")
-    assert act[-1].content == "Objects: ['button']\nStep: move above the button"
+    assert act[-1].content == "Objects: ['gripper', 'button']\nStep: move above the button"
     assert all("```python" in m.content for m in act[2:-1:2])
     chk = lib.check_messages(["button"], "move above the button", "goal = 1")
     assert "Motion code:\n```python\ngoal = 1\n```" in chk[-1].content
@@ -137,3 +130,19 @@ def test_bind_missing_objects():
     assert bind_missing_objects("move_gripper(door.position)", ["microwave door"]) == \
         "move_gripper(door.position)"
     assert bind_missing_objects("if (:", ["x"]) == "if (:"
+
+
+def test_plan_problems_before_any_code_is_written():
+    from iteach_ros.teacher.answers import plan_problems
+
+    objects = ["charger", "wall outlet"]
+    assert plan_problems(["move to the charger", "pull the charger 20cm along its normal"],
+                         "unplug charger by 20cm", objects, ["plate"]) == []
+    outlet = plan_problems(["move to the wall outlet"], "unplug charger by 20cm", objects)
+    assert outlet == ["the task is about the charger, which no step mentions"]
+    stray = plan_problems(["move the charger above the plate"], "unplug charger", objects,
+                          ["plate", "cube"])
+    assert stray == ["the plan mentions 'plate', which this task does not have; its objects "
+                     "are ['charger', 'wall outlet']"]
+    loop = plan_problems(["move to the charger"] * 3, "unplug charger", objects)
+    assert loop == ["the step 'move to the charger' is repeated 3 times"]

@@ -1,33 +1,57 @@
-"""Generated CodePolicies shipped with the package: the project runs without the offline LLM."""
+"""The CodePolicies shipped with the package are accepted LLM output, so the project teaches with
+LLM-written programs without the offline model installed."""
 
 import hashlib
 
-from iteach_ros.codepolicy.sandbox import SandboxedPolicy
-from iteach_ros.codepolicy.teachers import SHIPPED_POLICIES, find_cached_policy, make_teacher
-from iteach_ros.sim import make_env
+import pytest
+
+from iteach_ros.codepolicy.sandbox import WorkerPolicy
+from iteach_ros.sim import TASKS, make_env
 from iteach_ros.teacher.cache import PolicyCache
+from iteach_ros.teacher.service import (
+    SHIPPED_POLICIES,
+    find_cached_policy,
+    make_teacher,
+    obtain_policy,
+)
+
+# Tasks the offline model has not yet written an accepted program for
+# (results/teacher_generation.md); the auto teacher uses the reference program there.
+NOT_YET_GENERATED = {"unplug_charger"}
 
 
 def test_shipped_policies_are_accepted_llm_output_with_provenance():
     entries = PolicyCache(SHIPPED_POLICIES).entries()
-    assert {e.task for e in entries} >= {"push_button", "reach_target"}
+    assert {e.task for e in entries} >= set(TASKS) - NOT_YET_GENERATED
     for e in entries:
         assert e.accepted and e.provenance["model"].startswith("offline:")
         assert hashlib.sha256(e.source.encode()).hexdigest() == e.provenance["source_sha256"]
+        assert not e.provenance["holdout_examples"]
+        assert e.provenance["evaluation"]["success_rate"] >= 0.9  # 50 held-out seeds
+        assert len(e.provenance["prompt_hash"]) == 64 and e.provenance["grammar"]
 
 
-def test_cache_teacher_falls_back_to_the_shipped_policy_and_solves_the_task(monkeypatch,
-                                                                             tmp_path):
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_auto_teacher_is_the_shipped_policy_and_solves_a_held_out_seed(task, monkeypatch,
+                                                                       tmp_path):
     monkeypatch.setenv("ITEACH_POLICY_CACHE", str(tmp_path / "empty"))
-    entry = find_cached_policy("push_button")
-    assert entry is not None and SHIPPED_POLICIES in entry.path.parents
-    teacher = make_teacher("push_button", "cache")
-    assert isinstance(teacher, SandboxedPolicy)  # generated code always runs sandboxed
-    env = make_env("push_button", render_wrist=False)
-    obs, info = env.reset(seed=123)
-    while True:
-        obs, _, terminated, truncated, info = env.step(teacher.step(obs.objects).action)
-        if terminated or truncated:
-            break
-    env.close()
+    entry = find_cached_policy(task)
+    if entry is None:  # said on the log, and the reference program teaches
+        assert task in NOT_YET_GENERATED
+        assert obtain_policy(task).origin == "reference"
+        return
+    assert SHIPPED_POLICIES in entry.path.parents
+    teacher = make_teacher(task)  # the default source: auto
+    try:
+        assert isinstance(teacher, WorkerPolicy)  # generated code runs in a sandbox worker
+        env = make_env(task, render_wrist=False)
+        obs, info = env.reset(seed=4242)
+        teacher.reset()
+        while True:
+            obs, _, terminated, truncated, info = env.step(teacher.step(obs.objects).action)
+            if terminated or truncated:
+                break
+        env.close()
+    finally:
+        teacher.close()
     assert info["success"]

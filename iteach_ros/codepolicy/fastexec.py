@@ -1,13 +1,14 @@
 """A faster :class:`CodePolicyExecutor` with the same semantics (ROS-free).
 
-The contract executor (``runtime.py``) is written for clarity; its per-step overhead (building
-the namespace dict, copying object states through ``np.array(..., dtype=float)``, numpy
-reductions on 3-vectors in ``move_gripper`` and the action reduction) is ~15 us, most of a
-compiled program's step. This subclass keeps every observable behaviour (the namespace a
-program sees, ``ObjectView`` snapshots, errors, the teacher action) and does the same work with
-a namespace template, array ``copy()``, object views that copy ``normal`` and
-``initial_position`` only for programs that name them, and Python floats. ``test_sandbox.py``
-checks that both executors give identical actions on the reference programs' recorded episodes.
+The contract executor (``runtime.py``) is written for clarity and owns the per-step logic
+(``begin``: load the states, start the episode; ``finish``: advance the step, refresh initial
+positions, resolve the gripper, build the action). This subclass keeps every observable
+behaviour and overrides only the hooks that logic calls (``_load``, ``_positions``, ``_action``)
+and the API functions: a namespace template instead of a dict built per step, array ``copy()``,
+object views that copy their arrays other than ``position`` only for programs that name them,
+Python floats and a table of the 54 possible actions. ``test_sandbox_executors.py`` runs the
+executor semantics over every executor, and ``test_sandbox.py`` checks identical actions on the
+reference programs' recorded episodes.
 """
 
 from __future__ import annotations
@@ -20,14 +21,11 @@ import numpy as np
 from iteach_ros.codepolicy.runtime import (
     ACTION_LEVEL,
     DEAD_BAND_M,
-    DEFAULT_POSE_DROP_M,
-    GRIPPER,
     CodePolicyError,
     CodePolicyExecutor,
-    ObjectState,
     ObjectView,
-    TeacherStep,
 )
+from iteach_ros.core.state import GRIPPER, ObjectState
 
 _F64 = np.dtype(float)
 _NDARRAY = np.ndarray
@@ -57,20 +55,29 @@ def _code_names(code: CodeType) -> set[str]:
     return names
 
 
+# View fields copied from the state on first access (most programs read only ``position``).
+_LAZY_FIELDS = ("normal", "initial_position", "quaternion", "joint_positions")
+
+
 class _View(ObjectView):
-    """An ObjectView whose ``normal`` and ``initial_position`` copies are made on first access
-    (most programs read only ``position``); values are those of the moment of ``get_object``."""
+    """An ObjectView whose array fields other than ``position`` are copied on first access;
+    values are those of the moment of ``get_object``."""
 
     __slots__ = ("_src", "_init")
 
     def __getattr__(self, name):  # called only for slots not filled yet
         if name == "normal":
             value = self.normal = _as_f64(self._src.normal)
-            return value
-        if name == "initial_position":
+        elif name == "initial_position":
             value = self.initial_position = self._init.copy()
-            return value
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        elif name == "quaternion":
+            value = self.quaternion = _as_f64(self._src.quaternion)
+        elif name == "joint_positions":
+            q = self._src.joint_positions
+            value = self.joint_positions = None if q is None else _as_f64(q)
+        else:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return value
 
 
 class FastExecutor(CodePolicyExecutor):
@@ -90,18 +97,11 @@ class FastExecutor(CodePolicyExecutor):
         # Views copy the fields the program names at once, the others only if read anyway.
         self._eager_normal = "normal" in names
         self._eager_initial = "initial_position" in names
+        self._eager_rare = tuple(f for f in _LAZY_FIELDS[2:] if f in names)
 
     def reset(self) -> None:
         super().reset()
-        self._template = {
-            "np": np,
-            "get_object": self._get_object,
-            "move_gripper": self._move_gripper,
-            "set_gripper": self._set_gripper,
-            "increment_current_step": self._increment_current_step,
-            "set_done": self._set_done,
-            "is_gripper_open": self._is_gripper_open,
-        }
+        self._template = self.api()
         self._template.update(self._extra_globals)
         if self._code_names is not None:
             # Only what the program names (plus builtins): a smaller dict to copy every step;
@@ -109,7 +109,6 @@ class FastExecutor(CodePolicyExecutor):
             self._template = {k: v for k, v in self._template.items()
                               if k in self._code_names or k == "__builtins__"}
         self._names_key: tuple | None = None
-        self._gripper_key = GRIPPER
 
     def _get_object(self, name):
         key = self._exact.get(name) if type(name) is str else None
@@ -129,6 +128,8 @@ class FastExecutor(CodePolicyExecutor):
             view.normal = _as_f64(state.normal)
         if self._eager_initial:
             view.initial_position = view._init.copy()
+        for name in self._eager_rare:
+            getattr(view, name)  # fills the slot now, from this step's state
         view.gripped = bool(state.gripped)
         view.can_be_gripped = bool(state.can_be_gripped)
         view.closed = bool(state.closed)
@@ -150,7 +151,7 @@ class FastExecutor(CodePolicyExecutor):
             ns["gripper_default_position"] = self.gripper_default_position.copy()
         return ns
 
-    def begin(self, objects: dict[str, ObjectState]) -> dict:
+    def _load(self, objects: dict[str, ObjectState]) -> None:
         if GRIPPER not in objects:
             raise CodePolicyError("object states must include the 'gripper'")
         self._objects = objects
@@ -161,31 +162,14 @@ class FastExecutor(CodePolicyExecutor):
             self._exact = self._lookup | {name: name for name in objects}
             self._names_key = names
             self._gripper_key = self._lookup[GRIPPER]
-        if not self._initial:
-            self._initial = {k: _as_f64(v.position) for k, v in objects.items()}
-            self.gripper_default_position = (
-                self._initial[GRIPPER] - np.array([0.0, 0.0, DEFAULT_POSE_DROP_M]))
-        self._translation = (0.0, 0.0, 0.0)
-        self._gripper_request = None
-        self._next_step = self.current_step
-        self._done_request = False
-        return self.namespace()
 
-    def finish(self) -> TeacherStep:
-        if self._next_step != self.current_step:
-            self.current_step = self._next_step
-            self._initial = {k: _as_f64(v.position) for k, v in self._objects.items()}
-        self.done = self.done or self._done_request
-        if self._gripper_request is not None:
-            self._gripper_open_request = self._gripper_request
-        if self._gripper_open_request is None:
-            opened = not self._objects[self._gripper_key].closed
-        else:
-            opened = self._gripper_open_request
-        x, y, z = self._translation
+    def _positions(self, objects: dict[str, ObjectState]) -> dict[str, np.ndarray]:
+        return {k: _as_f64(v.position) for k, v in objects.items()}
+
+    def _action(self, translation, opened: bool) -> np.ndarray:
+        x, y, z = translation
         index = (((2 if x >= DEAD_BAND_M else (0 if x <= -DEAD_BAND_M else 1)) * 9
                   + (2 if y >= DEAD_BAND_M else (0 if y <= -DEAD_BAND_M else 1)) * 3
                   + (2 if z >= DEAD_BAND_M else (0 if z <= -DEAD_BAND_M else 1))) * 2
                  + (1 if opened else 0))
-        # (positional: a dataclass __init__ with keywords costs twice as much)
-        return TeacherStep(_ACTIONS[index].copy(), self.done, self.current_step)
+        return _ACTIONS[index].copy()

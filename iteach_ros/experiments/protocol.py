@@ -1,190 +1,78 @@
-"""The paper's protocol in one process: demonstrations, warm start, interactive training with the
-CodePolicy teacher and the feedback arbiter, evaluation on held-out seeds (ROS-free).
+"""The paper's protocol: demonstrations, warm start, interactive training with the CodePolicy
+teacher and the feedback arbiter, evaluation on held-out seeds.
 
-Seeds: demonstrations and interactive episodes draw from ranges derived from the run seed;
-evaluation always uses the same held-out range (``EVAL_SEED_BASE``) so every method and run is
-scored on the same episodes.
+Both transports run the same protocol with the same step core (``iteach_ros.interaction``):
+``inprocess`` (one process, ROS-free) and ``graph`` (the interactive and evaluation phases
+through the ROS 2 nodes, ``experiments.graph_transport``).
 """
 
 from __future__ import annotations
 
 import math
+import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from iteach_ros.codepolicy.teachers import make_teacher
-from iteach_ros.learning.arbiter import FeedbackArbiter, FeedbackKind
-from iteach_ros.learning.buffer import ReplayBuffer, TrajectoryBuilder
+from iteach_ros.experiments import graph_transport
+from iteach_ros.experiments.config import (
+    DEMO_SEED_OFFSET,
+    INTERACTIVE_SEED_OFFSET,
+    PROGRESS_SEED_BASE,
+    ProtocolConfig,
+    eval_seeds,
+    seed_range,
+)
+from iteach_ros.experiments.records import ProtocolResult, record_of
+from iteach_ros.interaction.episode import EpisodeAssembler
+from iteach_ros.interaction.lockstep import AgentStream, TeacherStream
+from iteach_ros.interaction.loop import run_episode
+from iteach_ros.interaction.pace import TrainingPace
+from iteach_ros.interaction.schedule import EpisodeSchedule
+from iteach_ros.learning.arbiter import FeedbackArbiter
+from iteach_ros.learning.buffer import ReplayBuffer
 from iteach_ros.learning.policy import CeilingPolicy, PolicyConfig
 from iteach_ros.learning.trainer import Trainer, TrainerConfig
-
-EVAL_SEED_BASE = 900_000  # held out: never used for demonstrations or training
-PROGRESS_SEED_BASE = 800_000  # the agent alone, during training (learning curves)
-DEMO_SEED_OFFSET = 0
-INTERACTIVE_SEED_OFFSET = 100_000
-METHODS = ("llm_iteach", "bc", "teacher")
+from iteach_ros.teacher.service import make_teacher
 
 
-@dataclass
-class ProtocolConfig:
-    """One experiment. Defaults follow the paper where this machine allows (see README)."""
-
-    task: str = "push_button"
-    method: str = "llm_iteach"  # llm_iteach | bc | teacher (open-loop CodePolicy)
-    demos: int = 10  # warm-start demonstrations (paper: 10)
-    episodes: int = 100  # interactive episodes (paper: 100)
-    eval_episodes: int = 100  # held-out evaluation episodes (paper: 100)
-    beta_deg: float = 20.0  # arbiter threshold (paper: 20)
-    feedback_mode: str = "both"  # both | corrective_only | evaluative_only
-    warm_start: bool = True  # BC on the demonstrations before interactive training
-    warm_steps: int = 200  # gradient steps of the warm start
-    bc_steps: int | None = None  # BC baseline's gradient steps (None: warm_steps)
-    steps_per_episode: int = 4  # at least this many gradient steps per interactive episode
-    final_steps: int = 0  # gradient steps after interactive collection
-    progress_every: int = 20  # every N interactive episodes the agent alone runs ...
-    progress_episodes: int = 10  # ... this many episodes (a learning curve; 0 = none)
-    batch_size: int = 8  # trajectories per step (paper: 16; see README for the trade-off)
-    sequence_length: int = 150  # resampled trajectory length (paper: 150)
-    sequence_mode: str = "window"  # window (pad / crop, real time) | resample (paper)
-    image_size: int = 128  # wrist camera side (paper: 128)
-    lr: float = 3e-4
-    seed: int = 0
-    teacher: str = "reference"  # reference | a .py CodePolicy file | cache
-    max_steps: int | None = None  # per-episode step limit (None: the task's)
-    device: str = "cpu"
-    torch_threads: int = 1  # 1 beside the simulator on 2 cores; 0: torch's default
-    concurrent: bool = True  # train in a background thread while collecting (CEILing)
-
-    def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        for name in ("demos", "episodes", "eval_episodes", "warm_steps", "final_steps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.method != "teacher" and self.warm_start and self.demos < 1:
-            raise ValueError("a warm start needs at least one demonstration")
+def agent_of(trainer: Trainer) -> AgentStream:
+    """The learner as an agent: inference under the trainer's weights lock."""
+    return AgentStream(trainer.act)
 
 
-@dataclass
-class EpisodeRecord:
-    phase: str  # demo | interactive | eval
-    index: int
-    seed: int
-    success: bool
-    steps: int
-    evaluative_rate: float = math.nan
-    corrective_rate: float = math.nan
-    none_rate: float = math.nan
-    mean_angle_deg: float = math.nan
-    teacher_errors: int = 0
-    train_steps: int = 0
-    wall_s: float = 0.0
-    failure_reason: str = ""
+def run_agent_episodes(env, trainer: Trainer, seeds, phase: str, result: ProtocolResult,
+                       progress: bool = False, index: int | None = None) -> None:
+    """The agent alone (evaluation, learning-curve checks): one record per seed."""
+    agent = agent_of(trainer)
+    for i, seed in enumerate(_progress(list(seeds), phase, progress)):
+        t0 = time.perf_counter()
+        out = run_episode(env, seed, episode=i + 1, agent=agent)
+        result.records.append(record_of(phase, i if index is None else index, seed, out,
+                                      time.perf_counter() - t0, trainer.steps))
 
 
-@dataclass
-class ProtocolResult:
-    config: dict
-    records: list[EpisodeRecord] = field(default_factory=list)
-    eval_success_rate: float = math.nan
-    train_steps: int = 0
-    wall_s: float = 0.0
-    phase_wall_s: dict = field(default_factory=dict)
-    trainer: Trainer | None = None
-
-    def summary(self) -> dict:
-        inter = [r for r in self.records if r.phase == "interactive"]
-        return {
-            "task": self.config["task"], "method": self.config["method"],
-            "eval_success_rate": self.eval_success_rate,
-            "eval_episodes": sum(r.phase == "eval" for r in self.records),
-            "interactive_episodes": len(inter),
-            "interactive_success_rate": (float(np.mean([r.success for r in inter]))
-                                         if inter else math.nan),
-            "train_steps": self.train_steps, "wall_s": round(self.wall_s, 1),
-            "phase_wall_s": {k: round(v, 1) for k, v in self.phase_wall_s.items()},
-        }
-
-
-def _seeds(cfg: ProtocolConfig, offset: int, count: int) -> list[int]:
-    base = cfg.seed * 1_000_000 + offset
-    return list(range(base, base + count))
-
-
-def run_teacher_episode(env, teacher, seed: int, builder: TrajectoryBuilder | None = None):
-    """Open-loop CodePolicy episode; with ``builder`` its steps become a demonstration."""
-    obs, info = env.reset(seed=seed)
-    teacher.reset()
-    steps, reason = 0, ""
-    while not info["success"]:
-        action = teacher.step(obs.objects).action
-        if builder is not None:
-            builder.add(obs.wrist_rgb, obs.proprio, action, FeedbackKind.CORRECTIVE)
-        obs, _, terminated, truncated, info = env.step(action)
-        steps = info["step"]
-        if terminated or truncated:
-            reason = info.get("failure_reason", "")
-            break
-    return bool(info["success"]), steps, reason
-
-
-def run_agent_episode(env, trainer: Trainer, seed: int, teacher=None,
-                      arbiter: FeedbackArbiter | None = None,
-                      builder: TrajectoryBuilder | None = None) -> EpisodeRecord:
-    """The learner acts; with a teacher and an arbiter each step is arbitrated and labelled."""
-    obs, info = env.reset(seed=seed)
-    trainer.policy.reset()
-    if teacher is not None:
-        teacher.reset()
-    kinds, angles, errors, steps, reason = [], [], 0, 0, ""
-    while not info["success"]:
-        action = trainer.select_action(obs.wrist_rgb, obs.proprio)
-        if teacher is not None:
-            try:
-                teacher_action = teacher.step(obs.objects).action
-            except Exception:  # a broken teacher step: the agent acts, no feedback
-                teacher_action = None
-                errors += 1
-            if teacher_action is not None:
-                decision = arbiter.decide(action, teacher_action)
-                action, kind = decision.executed, decision.kind
-                angles.append(decision.angle_deg)
-                train = decision.train_weight_base > 0
-            else:
-                kind, train = FeedbackKind.NONE, False
-            kinds.append(int(kind))
-            if builder is not None:
-                builder.add(obs.wrist_rgb, obs.proprio, action, kind, train)
-        obs, _, terminated, truncated, info = env.step(action)
-        steps = info["step"]
-        if terminated or truncated:
-            reason = info.get("failure_reason", "")
-            break
-    rec = EpisodeRecord("interactive" if teacher is not None else "eval", 0, seed,
-                        bool(info["success"]), steps, failure_reason=reason,
-                        teacher_errors=errors)
-    if kinds:
-        k = np.bincount(kinds, minlength=3) / len(kinds)
-        rec.evaluative_rate, rec.corrective_rate, rec.none_rate = map(float, k[:3])
-        finite = [a for a in angles if not math.isnan(a)]
-        rec.mean_angle_deg = float(np.mean(finite)) if finite else math.nan
-    return rec
-
-
-def _progress(iterable, desc: str, enabled: bool):
+def _progress(iterable, desc: str, enabled: bool, total: int | None = None):
+    """A progress bar over ``iterable`` (None: a bar to update by hand; not ``enabled``: the
+    iterable itself, or None)."""
     if not enabled:
         return iterable
     from tqdm import tqdm
 
-    return tqdm(iterable, desc=desc, unit="ep", leave=False, dynamic_ncols=True)
+    return tqdm(iterable, desc=desc, unit="ep", total=total, leave=False, dynamic_ncols=True)
 
 
-def run_protocol(cfg: ProtocolConfig, env=None, progress: bool = True,
-                 log=print) -> ProtocolResult:
-    """Run one method of the protocol and return per-episode records and the evaluation."""
+def run_protocol(cfg: ProtocolConfig, env=None, progress: bool = True, log=print,
+                 workdir: str | Path | None = None) -> ProtocolResult:
+    """Run one method of the protocol and return per-episode records and the evaluation.
+    ``workdir``: the graph transport's learner checkpoints, demonstrations and bag (default: a
+    temporary folder)."""
+    if cfg.transport == "graph" and cfg.method != "teacher" and workdir is None:
+        with tempfile.TemporaryDirectory(prefix="iteach_graph_") as tmp:
+            return run_protocol(cfg, env, progress, log, tmp)
     from iteach_ros.sim import make_env
 
     t_start = time.perf_counter()
@@ -192,10 +80,11 @@ def run_protocol(cfg: ProtocolConfig, env=None, progress: bool = True,
         torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
     result = ProtocolResult(config=asdict(cfg))
+    teacher = make_teacher(cfg.task, cfg.teacher, cfg.sandbox)  # refused programs: first
     own_env = env is None
     env = env or make_env(cfg.task, render_wrist=cfg.method != "teacher",
                           max_steps=cfg.max_steps, image_size=cfg.image_size)
-    teacher = make_teacher(cfg.task, cfg.teacher)
+    graph = cfg.transport == "graph"
     phase_t = time.perf_counter()
 
     def phase_done(name):
@@ -205,21 +94,21 @@ def run_protocol(cfg: ProtocolConfig, env=None, progress: bool = True,
         phase_t = now
 
     try:
-        if cfg.method == "teacher":
-            eval_seeds = list(range(EVAL_SEED_BASE, EVAL_SEED_BASE + cfg.eval_episodes))
-            for i, seed in enumerate(_progress(eval_seeds, "teacher eval", progress)):
-                t0 = time.perf_counter()
-                ok, steps, reason = run_teacher_episode(env, teacher, seed)
-                result.records.append(EpisodeRecord("eval", i, seed, ok, steps,
-                                                    wall_s=time.perf_counter() - t0,
-                                                    failure_reason=reason))
+        if cfg.method == "teacher":  # the CodePolicy alone: no learner, so no graph either
+            stream = TeacherStream(teacher)
+            for phase, scene in _evaluations(cfg, env):
+                for i, seed in enumerate(_progress(eval_seeds(cfg), f"teacher {phase}",
+                                                   progress)):
+                    t0 = time.perf_counter()
+                    out = run_episode(scene, seed, episode=i + 1, teacher=stream)
+                    result.records.append(record_of(phase, i, seed, out,
+                                                    time.perf_counter() - t0))
             phase_done("eval")
         else:
             buffer = ReplayBuffer(cfg.sequence_length, cfg.sequence_mode)
             policy = CeilingPolicy(PolicyConfig(image_size=cfg.image_size), cfg.device)
             trainer = Trainer(policy, buffer, TrainerConfig(lr=cfg.lr, batch_size=cfg.batch_size,
                                                             seed=cfg.seed))
-            result.trainer = trainer
             if cfg.method == "bc" or cfg.warm_start:
                 _collect_demos(cfg, env, teacher, buffer, result, progress)
                 phase_done("demos")
@@ -227,49 +116,64 @@ def run_protocol(cfg: ProtocolConfig, env=None, progress: bool = True,
                     steps = cfg.bc_steps if cfg.bc_steps is not None else cfg.warm_steps
                     _train(trainer, steps, "BC", progress)
                     phase_done("bc_training")
-                else:
+                elif not graph or not cfg.episodes:  # else the graph's learner trains it
                     _train(trainer, cfg.warm_steps, "warm start", progress)
                     phase_done("warm_start")
             if cfg.method == "llm_iteach":
-                _interactive(cfg, env, teacher, trainer, result, progress)
+                if graph and cfg.episodes:
+                    trainer = graph_transport.interactive(cfg, buffer, result, Path(workdir),
+                                                          progress, log)
+                else:
+                    _interactive(cfg, env, teacher, trainer, result, progress)
                 phase_done("interactive")
                 _train(trainer, cfg.final_steps, "final training", progress)
                 phase_done("final_training")
-            eval_seeds = list(range(EVAL_SEED_BASE, EVAL_SEED_BASE + cfg.eval_episodes))
-            for i, seed in enumerate(_progress(eval_seeds, "evaluation", progress)):
-                t0 = time.perf_counter()
-                rec = run_agent_episode(env, trainer, seed)
-                rec.index, rec.train_steps = i, trainer.steps
-                rec.wall_s = time.perf_counter() - t0
-                result.records.append(rec)
+            if graph:
+                graph_transport.evaluate(cfg, trainer, result, Path(workdir), progress, log)
+            else:
+                for phase, scene in _evaluations(cfg, env):
+                    run_agent_episodes(scene, trainer, eval_seeds(cfg), phase, result, progress)
             phase_done("eval")
+            result.trainer = trainer
             result.train_steps = trainer.steps
     finally:
+        teacher.close()
         if own_env:
             env.close()
     evals = [r.success for r in result.records if r.phase == "eval"]
     result.eval_success_rate = float(np.mean(evals)) if evals else math.nan
+    pushed = [r.success for r in result.records if r.phase == "eval_perturbed"]
+    result.perturbed_success_rate = float(np.mean(pushed)) if pushed else math.nan
     result.wall_s = time.perf_counter() - t_start
     return result
+
+
+def _evaluations(cfg: ProtocolConfig, env):
+    """(phase, environment) of each evaluation: the nominal one, and the pushed one if asked."""
+    from iteach_ros.sim.perturb import ArmPush
+
+    yield "eval", env
+    if cfg.perturbed_eval:
+        yield "eval_perturbed", ArmPush(env)
 
 
 def _collect_demos(cfg, env, teacher, buffer, result, progress):
     """Successful teacher episodes only; failed attempts are recorded and skipped."""
     seeds = iter(range(cfg.seed * 1_000_000 + DEMO_SEED_OFFSET,
                        cfg.seed * 1_000_000 + INTERACTIVE_SEED_OFFSET))
-    bar = _progress(range(cfg.demos), "demonstrations", progress)
-    for i in bar:
+    stream = TeacherStream(teacher)
+    attempts = 0
+    for i in _progress(range(cfg.demos), "demonstrations", progress):
         for _attempt in range(20):
             seed = next(seeds)
-            builder = TrajectoryBuilder(task=cfg.task, seed=seed, source="demo")
+            attempts += 1
+            assembler = EpisodeAssembler(task=cfg.task, seed=seed, source="demo")
             t0 = time.perf_counter()
-            ok, steps, reason = run_teacher_episode(env, teacher, seed, builder)
-            result.records.append(EpisodeRecord("demo", i, seed, ok, steps,
-                                                corrective_rate=1.0,
-                                                wall_s=time.perf_counter() - t0,
-                                                failure_reason=reason))
-            if ok and len(builder):
-                buffer.add(builder.build(success=True))
+            out = run_episode(env, seed, episode=attempts, teacher=stream, assembler=assembler)
+            result.records.append(record_of("demo", i, seed, out, time.perf_counter() - t0))
+            trajectory = assembler.build(success=True) if out.success else None
+            if trajectory is not None:
+                buffer.add(trajectory)
                 break
         else:
             raise RuntimeError(f"the teacher failed 20 demonstrations in a row on {cfg.task}")
@@ -290,48 +194,54 @@ def _train(trainer: Trainer, steps: int, desc: str, progress: bool) -> None:
         trainer.train(steps)
 
 
-def _progress_check(cfg, env, trainer, result, episodes_done: int) -> None:
-    """The agent alone on a few seeds of their own (training goes on meanwhile)."""
-    for k in range(cfg.progress_episodes):
-        seed = PROGRESS_SEED_BASE + k
-        t0 = time.perf_counter()
-        rec = run_agent_episode(env, trainer, seed)
-        rec.phase, rec.index, rec.train_steps = "progress", episodes_done, trainer.steps
-        rec.wall_s = time.perf_counter() - t0
-        result.records.append(rec)
+def interactive_episode(env, seed: int, episode: int, agent: AgentStream,
+                        teacher: TeacherStream, arbiter: FeedbackArbiter, task: str):
+    """One interactive episode: (outcome, its labelled trajectory or None)."""
+    assembler = EpisodeAssembler(task=task, seed=seed, source="interactive", episode=episode)
+    out = run_episode(env, seed, episode=episode, agent=agent, teacher=teacher,
+                      arbiter=arbiter, assembler=assembler)
+    return out, assembler.build(success=out.success)
 
 
 def _interactive(cfg, env, teacher, trainer, result, progress):
     arbiter = FeedbackArbiter(cfg.beta_deg, cfg.feedback_mode)
-    seeds = _seeds(cfg, INTERACTIVE_SEED_OFFSET, cfg.episodes)
-    start_steps = trainer.steps
+    agent, teacher_stream = agent_of(trainer), TeacherStream(teacher)
+    first = seed_range(cfg, INTERACTIVE_SEED_OFFSET, 1)[0]
+    schedule = EpisodeSchedule(cfg.episodes, first, progress_every=cfg.progress_every,
+                               progress_episodes=cfg.progress_episodes,
+                               progress_seed=PROGRESS_SEED_BASE)
+    pace = TrainingPace(trainer.steps, cfg.steps_per_episode)
     if cfg.concurrent:
         trainer.start()
+    bar = _progress(None, "interactive", progress, total=cfg.episodes)
     try:
-        bar = _progress(list(enumerate(seeds)), "interactive", progress)
-        for i, seed in bar:
+        for n, entry in enumerate(schedule, start=1):
             t0 = time.perf_counter()
-            builder = TrajectoryBuilder(task=cfg.task, seed=seed, source="interactive")
-            rec = run_agent_episode(env, trainer, seed, teacher, arbiter, builder)
-            if len(builder):
-                trainer.buffer.add(builder.build(success=rec.success))
-            # The learner keeps pace with the data: as in the paper's budget (2000 + 20 x
-            # episodes steps), training grows with every episode, not with wall time alone.
-            target = start_steps + cfg.steps_per_episode * (i + 1)
+            if entry.evaluation:  # a progress check: the agent alone, training goes on
+                out = run_episode(env, entry.seed, episode=n, agent=agent)
+                result.records.append(record_of("progress", entry.trained_before, entry.seed,
+                                                out, time.perf_counter() - t0, trainer.steps))
+                continue
+            i = entry.trained_before
+            out, trajectory = interactive_episode(env, entry.seed, n, agent, teacher_stream,
+                                                  arbiter, cfg.task)
+            if trajectory is not None:
+                trainer.buffer.add(trajectory)
             if cfg.concurrent:
-                while trainer.steps < target and trainer.running:
+                while not pace.reached(trainer.steps, i + 1) and trainer.running:
                     time.sleep(0.005)
             else:
-                trainer.train(max(0, target - trainer.steps))
-            rec.index, rec.train_steps = i, trainer.steps
-            rec.wall_s = time.perf_counter() - t0
+                trainer.train(max(0, pace.target(i + 1) - trainer.steps))
+            rec = record_of("interactive", i, entry.seed, out, time.perf_counter() - t0,
+                            trainer.steps)
             result.records.append(rec)
-            if cfg.progress_episodes and (i + 1) % cfg.progress_every == 0:
-                _progress_check(cfg, env, trainer, result, i + 1)
-            if progress and hasattr(bar, "set_postfix"):
+            if bar is not None:
                 recent = [r.success for r in result.records if r.phase == "interactive"][-10:]
+                bar.update(1)
                 bar.set_postfix(success=f"{np.mean(recent):.0%}",
                                 corrective=f"{rec.corrective_rate:.0%}", steps=trainer.steps)
     finally:
+        if bar is not None:
+            bar.close()
         if cfg.concurrent:
             trainer.stop()

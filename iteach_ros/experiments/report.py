@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iteach_ros.experiments.protocol import EpisodeRecord, ProtocolResult
+from iteach_ros.experiments.records import EpisodeRecord, ProtocolResult
 
 
 def write_episodes_csv(records: list[EpisodeRecord], path: Path) -> Path:
@@ -89,13 +89,13 @@ def plot_training(records: list[EpisodeRecord], path: Path, title: str = "",
 
 
 def markdown_table(summaries: list[dict]) -> str:
-    head = ("| task | method | eval success | eval episodes | interactive success | "
+    head = ("| task | method | transport | eval success | eval episodes | interactive success | "
             "gradient steps | wall time (s) |")
-    lines = [head, "|---|---|---|---|---|---|---|"]
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         inter = s["interactive_success_rate"]
         lines.append(
-            f"| {s['task']} | {s['method']} | {s['eval_success_rate']:.0%} | "
+            f"| {s['task']} | {s['method']} | {s['transport']} | {s['eval_success_rate']:.0%} | "
             f"{s['eval_episodes']} | {'-' if math.isnan(inter) else f'{inter:.0%}'} | "
             f"{s['train_steps']} | {s['wall_s']:.0f} |")
     return "\n".join(lines)

@@ -1,11 +1,15 @@
 """Experiment runner CLI: the paper's protocol for one or more methods on one or more tasks.
 
     python -m iteach_ros.experiments.run --task push_button --methods teacher,bc,llm_iteach
+    python -m iteach_ros.experiments.run --task push_button --methods llm_iteach --transport graph
 
 Each (task, method) writes episodes.csv, summary.json, config.json and plots into
 ``<out>/<timestamp>/<task>/<method>/``; a combined summary.md / summary.json sits at the top.
 With ``--bc-steps match`` (default) BC trains for as many gradient steps as the LLM-iTeach run
 of the same task did, on the same demonstrations, so the comparison is step for step.
+``--transport graph`` runs the learners' interactive and evaluation phases through the ROS 2
+nodes (separate processes over DDS) with the same seeds and budgets; their learner folders (and
+the bag, with ``--record``) are in ``<task>/<method>/graph/``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import time
 from dataclasses import fields, replace
 from pathlib import Path
 
-from iteach_ros.experiments.protocol import METHODS, ProtocolConfig, run_protocol
+from iteach_ros.core import SANDBOXES
+from iteach_ros.experiments.config import METHODS, ProtocolConfig
+from iteach_ros.experiments.protocol import run_protocol
 from iteach_ros.experiments.report import markdown_table, write_result
 
 
@@ -47,8 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         kind = {bool: _bool, int: int, float: float}.get(type(f.default), str)
         if f.name == "max_steps":
             kind = int
+        extra = {}
+        if f.name == "sandbox":
+            extra = {"choices": SANDBOXES, "help": "where a cache or file teacher runs: worker "
+                     "(a sandbox process, default) | in_process (the in-process guards alone)"}
         p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default,
-                       help=f"default {f.default}")
+                       **{"help": f"default {f.default}", **extra})
     return p
 
 
@@ -77,12 +87,13 @@ def main(argv=None) -> int:
                     bc_steps = int(args.bc_steps)
             cfg = replace(ProtocolConfig(task=task, method=method, **base), bc_steps=bc_steps)
             print(f"[run] {task} / {method} ...", flush=True)
-            result = run_protocol(cfg, progress=not args.quiet)
+            out_dir = root / task / method
+            result = run_protocol(cfg, progress=not args.quiet, workdir=out_dir / "graph")
             if method == "llm_iteach":
                 iteach_steps = result.train_steps
-            summary = write_result(result, root / task / method)
+            summary = write_result(result, out_dir)
             if result.trainer is not None:  # e.g. a warm start for the ROS graph's learner
-                result.trainer.save_checkpoint(root / task / method / "policy.pt")
+                result.trainer.save_checkpoint(out_dir / "policy.pt")
             summaries.append(summary)
             phases = ", ".join(f"{k} {v:.0f} s" for k, v in summary["phase_wall_s"].items())
             print(f"[run] {task} / {method}: eval success {summary['eval_success_rate']:.0%} "

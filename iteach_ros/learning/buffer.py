@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from iteach_ros.learning.arbiter import FeedbackKind
+from iteach_ros.learning.files import atomic_write
 
 SEQUENCE_LENGTH = 150  # paper/CEILing: trajectories resampled to 150 steps
 SEQUENCE_MODES = ("resample", "window")  # how trajectories reach SEQUENCE_LENGTH
@@ -42,6 +43,13 @@ class Trajectory:
                                  f"steps, actions has {t}")
         if t == 0:
             raise ValueError("a trajectory needs at least one step")
+        # Nothing non-finite or out of range reaches a buffer (and from there a loss).
+        if not (np.all(np.isfinite(self.proprio)) and np.all(np.isfinite(self.actions))):
+            raise ValueError("trajectory has non-finite proprioception or actions")
+        if np.any(np.abs(self.actions) > 1.0):
+            raise ValueError("trajectory has actions outside [-1, 1]")
+        if self.images.dtype != np.uint8 or np.any(self.kinds > max(FeedbackKind)):
+            raise ValueError("trajectory images must be uint8 and kinds FeedbackKind values")
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -184,18 +192,13 @@ class ReplayBuffer:
     # ---- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write every trajectory to one .npz file (lossless; written atomically)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
             trajs = list(self.trajectories)
         arrays = {"sequence_length": np.array(self.sequence_length),
                   "count": np.array(len(trajs))}
         for i, t in enumerate(trajs):
             arrays.update({f"{i}/{k}": v for k, v in _arrays(t).items()})
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(path)
-        return path
+        return atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
     @classmethod
     def load(cls, path: str | Path) -> ReplayBuffer:
@@ -221,12 +224,8 @@ def _from_arrays(get) -> Trajectory:
 
 def save_trajectory(trajectory: Trajectory, path: str | Path) -> Path:
     """One trajectory per file: an append-only on-disk buffer (written atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **_arrays(trajectory))
-    tmp.replace(path)
-    return path
+    arrays = _arrays(trajectory)
+    return atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
 def load_trajectory(path: str | Path) -> Trajectory:

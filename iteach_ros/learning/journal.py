@@ -2,8 +2,10 @@
 nothing: observations are written when the learner acts on them, feedback when it arrives, and
 a restarted learner rebuilds the partial episode from the file.
 
-Fixed-size binary records (type, episode, step, payload), flushed on write; a torn last record
-from a crash is ignored on reading.
+A magic header, then fixed-size binary records (type, run id, episode, step, the message's
+stamp in ns, payload), flushed
+on write; a torn last record from a crash is ignored on reading. A file without the header (an
+older format, or not a journal) is refused with ``JournalError`` naming it.
 """
 
 from __future__ import annotations
@@ -15,14 +17,23 @@ from pathlib import Path
 
 import numpy as np
 
-_HEAD = struct.Struct("<BII")  # record type, episode, step
+from iteach_ros.learning.files import atomic_write
+
+MAGIC = b"ITJ3"  # iteach_ros journal, format 3 (records carry the run id and the stamp)
+_HEAD = struct.Struct("<BQIIq")  # record type, run id, episode, step, stamp (ns)
 _OBS, _FEEDBACK = 1, 2
+EpisodeKey = tuple[int, int]  # (run id, episode)
+
+
+class JournalError(ValueError):
+    """A journal file that cannot be read."""
 
 
 @dataclass
 class JournalEpisode:
     observations: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     feedback: dict[int, tuple[np.ndarray, int, bool]] = field(default_factory=dict)
+    stamp_ns: int = -1  # the newest record's message stamp: how recent the episode's run is
 
     def steps(self) -> list[int]:
         """Steps with both an observation and its feedback, in order: the trainable ones."""
@@ -39,44 +50,58 @@ class EpisodeJournal:
         self._image_bytes = int(np.prod(self.image_shape))
         self._obs_size = 4 * proprio_dim + self._image_bytes
         self._fb_size = 4 * action_dim + 2
+        if self.path.exists() and self.path.stat().st_size:
+            with open(self.path, "rb") as fh:
+                if fh.read(len(MAGIC)) != MAGIC:
+                    raise JournalError(f"{self.path} is not an iteach_ros journal of format "
+                                       f"{MAGIC.decode()}")
+        self._fd = None
+        self._open()
+
+    def _open(self) -> None:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        if os.fstat(self._fd).st_size == 0:
+            os.write(self._fd, MAGIC)
 
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
-    def log_observation(self, episode: int, step: int, image: np.ndarray, proprio) -> None:
+    def log_observation(self, key: EpisodeKey, step: int, image: np.ndarray, proprio,
+                        stamp_ns: int = -1) -> None:
         image = np.ascontiguousarray(image, dtype=np.uint8)
         if image.shape != self.image_shape:
             raise ValueError(f"image shape {image.shape} != journal's {self.image_shape}")
-        os.write(self._fd, _HEAD.pack(_OBS, episode, step)
+        os.write(self._fd, _HEAD.pack(_OBS, key[0], key[1], step, stamp_ns)
                  + np.asarray(proprio, dtype="<f4").reshape(self.proprio_dim).tobytes()
                  + image.tobytes())
 
-    def log_feedback(self, episode: int, step: int, action, kind: int, train: bool) -> None:
-        os.write(self._fd, _HEAD.pack(_FEEDBACK, episode, step)
+    def log_feedback(self, key: EpisodeKey, step: int, action, kind: int, train: bool,
+                     stamp_ns: int = -1) -> None:
+        os.write(self._fd, _HEAD.pack(_FEEDBACK, key[0], key[1], step, stamp_ns)
                  + np.asarray(action, dtype="<f4").reshape(self.action_dim).tobytes()
                  + bytes([int(kind), int(bool(train))]))
 
     def _records(self):
-        """(type, episode, step, record bytes, body bytes) of every whole record."""
+        """(type, key, step, stamp, record bytes, body bytes) of every whole record."""
         data = self.path.read_bytes() if self.path.exists() else b""
-        pos = 0
+        pos = len(MAGIC)
         while pos + _HEAD.size <= len(data):
-            kind, episode, step = _HEAD.unpack_from(data, pos)
+            kind, run, episode, step, stamp = _HEAD.unpack_from(data, pos)
             size = self._obs_size if kind == _OBS else self._fb_size
             end = pos + _HEAD.size + size
             if kind not in (_OBS, _FEEDBACK) or end > len(data):
                 return  # a torn tail from a crash
-            yield kind, episode, step, data[pos:end], data[pos + _HEAD.size:end]
+            yield kind, (run, episode), step, stamp, data[pos:end], data[pos + _HEAD.size:end]
             pos = end
 
-    def read(self) -> dict[int, JournalEpisode]:
+    def read(self) -> dict[EpisodeKey, JournalEpisode]:
         """Every episode in the file; a truncated final record is skipped."""
-        out: dict[int, JournalEpisode] = {}
-        for kind, episode, step, _, body in self._records():
-            ep = out.setdefault(episode, JournalEpisode())
+        out: dict[EpisodeKey, JournalEpisode] = {}
+        for kind, key, step, stamp, _, body in self._records():
+            ep = out.setdefault(key, JournalEpisode())
+            ep.stamp_ns = max(ep.stamp_ns, stamp)
             if kind == _OBS:
                 n = 4 * self.proprio_dim
                 proprio = np.frombuffer(body[:n], dtype="<f4").astype(np.float32)
@@ -88,12 +113,10 @@ class EpisodeJournal:
                 ep.feedback[step] = (action, body[n], bool(body[n + 1]))
         return out
 
-    def discard(self, episode: int) -> None:
+    def discard(self, key: EpisodeKey) -> None:
         """Drop one episode's records (it became a saved trajectory); keep the others, e.g. a
         next episode whose first observation arrived before this one's end event."""
-        kept = b"".join(rec for _, ep, _, rec, _ in self._records() if ep != episode)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_bytes(kept)
-        os.close(self._fd)
-        tmp.replace(self.path)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        kept = MAGIC + b"".join(rec for _, k, _, _, rec, _ in self._records() if k != key)
+        self.close()
+        atomic_write(self.path, lambda fh: fh.write(kept))
+        self._open()

@@ -14,16 +14,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from iteach_ros.core import ACTION_DIM, IMAGE_SIZE, PROPRIO_DIM
+
 
 @dataclass
 class PolicyConfig:
-    image_size: int = 128  # wrist RGB side, pixels (paper: 128x128)
-    proprio_dim: int = 8  # 7 joint positions (rad) + gripper opening (m)
-    action_dim: int = 4  # dx, dy, dz, gripper (paper's action space)
+    image_size: int = IMAGE_SIZE  # wrist RGB side, pixels (paper: 128x128)
+    proprio_dim: int = PROPRIO_DIM  # 7 joint positions (rad) + gripper opening (m)
+    action_dim: int = ACTION_DIM  # dx, dy, dz, gripper (paper's action space)
     conv_channels: tuple[int, int, int] = (16, 32, 32)  # three strided convs
-    # The first conv is 4x4 with stride 4 (then 3x3 stride 2 twice): on this 2-core CPU that is
-    # 3.5x cheaper per image than 3x3 stride 2 (0.21 s vs 0.76 s for a 640-frame step), and the
-    # convolutions are where training time goes. first_stride=2 gives the all-3x3 variant.
+    # The first conv is 4x4 with stride 4 (then 3x3 stride 2 twice): several times cheaper per
+    # image than 3x3 stride 2, and the convolutions are where training time goes
+    # (docs/deviations.md). first_stride=2 gives the all-3x3 variant.
     first_stride: int = 4
     image_features: int = 256  # linear projection of the flattened conv output
     lstm_hidden: int = 264  # CEILing: 256 image features + 8 proprio

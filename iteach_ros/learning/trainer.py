@@ -1,5 +1,8 @@
 """Gradient steps on the replay buffer, in the foreground or in a background thread that runs
-concurrently with data collection (as CEILing does), and checkpoints that resume exactly."""
+concurrently with data collection (as CEILing does), and checkpoints that resume exactly.
+
+A step whose loss or gradients are not finite is refused (counted in ``skipped_steps``, the
+weights stay the last finite ones), and a checkpoint is never written from non-finite weights."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import numpy as np
 import torch
 
 from iteach_ros.learning.buffer import ReplayBuffer
+from iteach_ros.learning.files import atomic_write
 from iteach_ros.learning.policy import CeilingPolicy
 
 
@@ -37,6 +41,7 @@ class Trainer:
                                           weight_decay=self.cfg.weight_decay)
         self.rng = np.random.default_rng(self.cfg.seed)
         self.steps = 0
+        self.skipped_steps = 0  # refused: non-finite loss or gradients
         self.last_metrics: dict = {}
         # Held while weights change and while the collector runs inference on the same net.
         self.weights_lock = threading.Lock()
@@ -50,7 +55,17 @@ class Trainer:
         loss, metrics = self.policy.loss(batch.frames, batch.frame_index, batch.proprio,
                                          batch.actions, batch.weights)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        finite = bool(torch.isfinite(loss))
+        if finite:
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(self.policy.net.parameters(), float("inf"))
+            finite = bool(torch.isfinite(norm))
+        if not finite:  # never let it reach the weights
+            self.optimizer.zero_grad(set_to_none=True)
+            self.skipped_steps += 1
+            metrics["skipped"] = True
+            self.last_metrics = metrics
+            return metrics
         with self.weights_lock:
             self.optimizer.step()
         self.steps += 1
@@ -110,11 +125,22 @@ class Trainer:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def failure(self) -> BaseException | None:
+        """Why the background training thread died (None while it runs or never ran)."""
+        return self._error
+
+    def weights_finite(self) -> bool:
+        with self.weights_lock:
+            return all(bool(torch.isfinite(p).all()) for p in self.policy.net.parameters())
+
     # ---- checkpoints --------------------------------------------------------------------------
     def save_checkpoint(self, path: str | Path, extra: dict | None = None) -> Path:
-        """Model, optimizer, sampling RNG and step counter: enough to continue bit-exactly."""
+        """Model, optimizer, sampling RNG and step counter: enough to continue bit-exactly.
+        Written atomically (``learning.files``); refused for non-finite weights."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.weights_finite():
+            raise ValueError(f"refusing to write {path}: the policy's weights are not finite")
         with self.weights_lock:
             state = {
                 "policy": self.policy.state_dict(),
@@ -125,9 +151,7 @@ class Trainer:
                 "steps": self.steps,
                 "extra": extra or {},
             }
-            tmp = path.with_name(path.name + ".tmp")
-            torch.save(state, tmp)
-            tmp.replace(path)
+            atomic_write(path, lambda fh: torch.save(state, fh))
         return path
 
     @classmethod

@@ -2,150 +2,173 @@
 
 For each (episode, step) it publishes exactly one executed action and one feedback record, plus
 RViz markers while someone watches them (only then does it subscribe to the observations, for
-the end-effector position the arrows start from). A teacher that reports an error leaves the
-agent's action to run unlabelled (feedback kind NONE). In ``agent_only`` mode (evaluation) the
-agent's action passes straight through and no feedback is published.
+the end-effector position the arrows start from). Pairing and the verdict are the core's
+(``interaction.lockstep.ActionPairer``, ``interaction.labels.label_step``); a teacher that
+reports an error leaves the agent's action to run unlabelled (feedback kind NONE). In an
+evaluation episode the learner acts alone (its actions come as ``SOURCE_AGENT_ALONE``): they
+pass straight through and no feedback is published.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from collections import OrderedDict
 
 from geometry_msgs.msg import Point, Vector3
 from rclpy.node import Node
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
-from iteach_ros.learning.arbiter import MODES, ArbiterError, FeedbackArbiter, FeedbackKind
-from iteach_ros.msg import Action, EpisodeEvent, Feedback
-from iteach_ros.ros import interfaces as io
-from iteach_ros.ros.conversions import action_msg, action_values, feedback_msg
-from iteach_ros.ros.node_support import declare_from_graph, run_node
+from iteach_ros.interaction.checks import InvalidData, check_action
+from iteach_ros.interaction.labels import label_step
+from iteach_ros.interaction.lockstep import ActionPairer
+from iteach_ros.interaction.loop import ends_episode, teacher_failure
+from iteach_ros.learning.arbiter import ArbiterError, FeedbackArbiter, FeedbackKind
+from iteach_ros.msg import Action, EpisodeEvent
+from iteach_ros.ros import interfaces as topics
+from iteach_ros.ros.conversions import (
+    action_msg,
+    action_values,
+    feedback_msg,
+    stamp_ns,
+    step_key,
+)
+from iteach_ros.ros.node_support import (
+    declare_from_graph,
+    publishers_of,
+    run_node,
+    watch_parameters,
+)
 
 ARROW_M = 0.08  # marker arrow length for a full-scale action component
-KEEP = 256  # recent decided keys remembered to drop duplicates
 
 
 class ArbiterNode(Node):
     def __init__(self):
         super().__init__("arbiter")
         self.params = p = declare_from_graph(self, "arbiter")
-        if p.mode not in MODES + ("agent_only",):
-            raise ValueError(f"mode must be one of {MODES + ('agent_only',)}, got {p.mode!r}")
-        self.arbiter = FeedbackArbiter(p.beta_deg, "both" if p.mode == "agent_only" else p.mode,
-                                       p.gripper_must_agree)
-        self.executed_pub = self.create_publisher(io.EXECUTED_ACTION.type,
-                                                  io.EXECUTED_ACTION.name, io.EXECUTED_ACTION.qos)
-        self.feedback_pub = self.create_publisher(io.FEEDBACK.type, io.FEEDBACK.name,
-                                                  io.FEEDBACK.qos)
-        self.marker_pub = self.create_publisher(io.MARKERS.type, io.MARKERS.name, io.MARKERS.qos)
-        self.agent_sub = self.create_subscription(io.AGENT_ACTION.type, io.AGENT_ACTION.name,
-                                                  self.agent_callback, io.AGENT_ACTION.qos)
-        self.teacher_sub = self.create_subscription(
-            io.TEACHER_ACTION.type, io.TEACHER_ACTION.name, self.teacher_callback,
-            io.TEACHER_ACTION.qos)
-        self.event_sub = self.create_subscription(io.EPISODE_EVENT.type, io.EPISODE_EVENT.name,
-                                                  self.event_callback, io.EPISODE_EVENT.qos)
+        self.arbiter = FeedbackArbiter(p.beta_deg, p.mode, p.gripper_must_agree)
+        watch_parameters(self, "arbiter", p, self.apply_parameter)
+        self.executed_pub = topics.EXECUTED_ACTION.publisher(self)
+        self.feedback_pub = topics.FEEDBACK.publisher(self)
+        self.marker_pub = topics.MARKERS.publisher(self)
+        self.agent_sub = topics.AGENT_ACTION.subscription(self, self.agent_callback)
+        self.teacher_sub = topics.TEACHER_ACTION.subscription(self, self.teacher_callback)
+        self.event_sub = topics.EPISODE_EVENT.subscription(self, self.event_callback)
         # Observations carry the wrist image: received only while markers are watched.
         self.observation_sub = None
         self.visual_timer = self.create_timer(1.0, self.update_visualisation)
-        self.pending: dict[tuple[int, int], dict] = {}
-        self.decided: OrderedDict[tuple[int, int], None] = OrderedDict()
-        self.ee = {}  # (episode, step) -> end-effector point, for the markers
+        self.pairer = ActionPairer()
+        self.ee = {}  # (run, episode, step) -> end-effector point, for the markers
         self.counts = {k: 0 for k in FeedbackKind}
         self.get_logger().info(f"beta {p.beta_deg:g} deg, mode {p.mode}")
+
+    def apply_parameter(self, name: str, value) -> None:
+        """beta_deg, mode, gripper_must_agree at run time: the next decision uses them."""
+        settings = {"beta_deg": self.arbiter.beta_deg, "mode": self.arbiter.mode,
+                    "gripper_must_agree": self.arbiter.gripper_must_agree, name: value}
+        self.arbiter = FeedbackArbiter(**settings)
 
     def update_visualisation(self) -> None:
         watched = self.marker_pub.get_subscription_count() > 0
         if watched and self.observation_sub is None:
-            self.observation_sub = self.create_subscription(
-                io.OBSERVATION.type, io.OBSERVATION.name, self.observation_callback,
-                io.OBSERVATION.qos)
+            self.observation_sub = topics.OBSERVATION.subscription(self,
+                                                                   self.observation_callback)
         elif not watched and self.observation_sub is not None:
             self.destroy_subscription(self.observation_sub)
             self.observation_sub, self.ee = None, {}
 
     def observation_callback(self, msg) -> None:
-        self.ee = {(msg.episode, msg.step): msg.ee_position}
+        self.ee = {step_key(msg): msg.ee_position}
 
     def event_callback(self, msg) -> None:
-        if (msg.event == EpisodeEvent.STARTED and self.decided
-                and msg.episode <= next(reversed(self.decided))[0]):
-            self.decided.clear()  # a restarted simulator counts episodes from 1 again
+        if msg.event != EpisodeEvent.STARTED or msg.run_id == self.pairer.run:
+            return
+        if self.pairer.accepts_run(msg.run_id, stamp_ns(msg)):
+            self.get_logger().info(f"simulator run {msg.run_id:016x} started")
+        else:
+            self.refuse(self.event_sub, msg, "an event of an earlier simulator run")
 
     def agent_callback(self, msg: Action) -> None:
-        if self.params.mode == "agent_only":
-            self.execute_agent(msg)
+        if msg.source == Action.SOURCE_AGENT_ALONE:  # an evaluation episode: no verdict
+            key = step_key(msg)
+            if (not self.pairer.accepts_run(key[0], stamp_ns(msg))
+                    or self.pairer.is_replay(key)):
+                return
+            values = self.checked(msg, self.agent_sub, "agent action")
+            if values is not None:
+                self.execute(msg, None, values)
             return
-        self._arrive(msg, "agent")
+        self._arrive(msg, "agent", self.agent_sub)
 
     def teacher_callback(self, msg: Action) -> None:
-        if self.params.mode != "agent_only":
-            self._arrive(msg, "teacher")
+        self._arrive(msg, "teacher", self.teacher_sub)
 
-    def _arrive(self, msg: Action, role: str) -> None:
-        key = (msg.episode, msg.step)
-        if key in self.decided or (self.decided and key < next(reversed(self.decided))):
-            return  # already decided, or older than the last decision: a replay
-        slot = self.pending.setdefault(key, {})
-        slot[role] = msg
-        if "agent" in slot and "teacher" in slot:
-            del self.pending[key]
-            self.decide(slot["agent"], slot["teacher"])
-        # Anything older than this step of this episode can never be completed.
-        for old in [k for k in self.pending if k < key]:
-            self.get_logger().warn(f"dropping unpaired action(s) for episode {old[0]} step "
-                                   f"{old[1]}: {sorted(self.pending[old])}")
-            del self.pending[old]
+    def _arrive(self, msg: Action, role: str, subscription) -> None:
+        expected = Action.SOURCE_AGENT if role == "agent" else Action.SOURCE_TEACHER
+        if msg.source != expected:
+            self.refuse(subscription, msg, f"source {msg.source} on the {role}'s topic")
+            return
+        pair, dropped = self.pairer.offer(step_key(msg), role, msg, stamp_ns(msg))
+        for (run, episode, step), roles in dropped:
+            self.get_logger().warn(f"dropping unpaired action(s) for run {run:016x} episode "
+                                   f"{episode} step {step}: {roles}")
+        if pair is not None:
+            self.decide(pair["agent"], pair["teacher"])
+
+    def refuse(self, subscription, msg, reason: str) -> None:
+        """A message that must not be used, said with its topic, publishers and step."""
+        self.get_logger().error(
+            f"refused on {subscription.topic_name} (publishers: "
+            f"{publishers_of(self, subscription.topic_name)}), run {msg.run_id:016x} "
+            f"episode {msg.episode} step {getattr(msg, 'step', '-')}: {reason}",
+            throttle_duration_sec=1.0)
+
+    def checked(self, msg: Action, subscription, what: str):
+        """The message's values if they are a usable action, else None (refusals said)."""
+        values = action_values(msg)
+        if values is None:
+            return None
+        try:
+            return check_action(values, what=what)
+        except InvalidData as exc:
+            self.refuse(subscription, msg, str(exc))
+            return None
 
     def decide(self, agent: Action, teacher: Action) -> None:
-        agent_values = action_values(agent)
-        teacher_values = action_values(teacher)
-        if agent_values is None:
+        if agent.error:
             self.get_logger().error(f"agent sent an error instead of an action: {agent.error}")
-            agent_values = [math.nan] * max(4, len(teacher.values))
-        if teacher_values is None:  # no reference: the agent acts, unlabelled
-            self.execute_agent(agent)
+        agent_values = self.checked(agent, self.agent_sub, "agent action")
+        teacher_values = self.checked(teacher, self.teacher_sub, "teacher action")
+        if ends_episode(teacher_values, teacher.error if teacher.episode_failed else "",
+                        interactive=True):  # the teacher is gone for this episode: it fails
+            self._publish(action_msg([], answering=agent, source=Action.SOURCE_EXECUTED,
+                                     error=teacher_failure(teacher.error), episode_failed=True),
+                          None, [], None)
             return
         try:
-            decision = self.arbiter.decide(agent_values, teacher_values)
-        except ArbiterError as exc:
-            self.get_logger().error(f"teacher action unusable ({exc}); the agent acts")
-            self.execute_agent(agent)
+            label = label_step(self.arbiter, agent_values, teacher_values, teacher.error)
+        except ArbiterError as exc:  # neither side gave an action: nothing is made up
+            self.refuse(self.agent_sub, agent, str(exc))
             return
-        executed = action_msg(decision.executed, header=agent.header, episode=agent.episode,
-                              step=agent.step, source=Action.SOURCE_EXECUTED)
-        self._publish(executed, lambda: feedback_msg(
-            decision, header=agent.header, episode=agent.episode, step=agent.step,
-            agent=agent_values, teacher=teacher_values, beta_deg=self.arbiter.beta_deg),
-            agent_values, teacher_values)
+        self.execute(agent, label, agent_values, teacher_values)
 
-    def execute_agent(self, agent: Action) -> None:
-        """The agent's action runs without a verdict (evaluation, or no usable teacher)."""
-        executed = action_msg(agent.values, header=agent.header, episode=agent.episode,
-                              step=agent.step, source=Action.SOURCE_EXECUTED)
-        feedback = None
-        if self.params.mode != "agent_only":
-            def feedback():
-                return Feedback(header=agent.header, episode=agent.episode, step=agent.step,
-                                agent_action=list(agent.values), teacher_action=[],
-                                executed_action=list(agent.values), angle_deg=math.nan,
-                                beta_deg=self.arbiter.beta_deg, kind=Feedback.KIND_NONE)
-        self._publish(executed, feedback, list(agent.values), None)
+    def execute(self, agent: Action, label, agent_values=None, teacher_values=None) -> None:
+        """Publish the executed action (the simulator waits on it), then the feedback record;
+        ``label`` None: the agent's action runs with no feedback at all (evaluation)."""
+        executed_values = agent.values if label is None else label.executed
+        executed = action_msg(executed_values, answering=agent, source=Action.SOURCE_EXECUTED)
+        agent_list = [] if agent_values is None else list(agent_values)
+        self._publish(executed, label, agent_list, teacher_values)
 
-    def _publish(self, executed: Action, make_feedback, agent_values, teacher_values) -> None:
-        """Executed action first (the simulator waits on it), then the feedback record, built
-        only now (``make_feedback`` is None where no feedback is given)."""
+    def _publish(self, executed: Action, label, agent_values, teacher_values) -> None:
         self.executed_pub.publish(executed)
-        key = (executed.episode, executed.step)
-        self.decided[key] = None
-        while len(self.decided) > KEEP:
-            self.decided.popitem(last=False)
+        key = step_key(executed)
+        self.pairer.mark_decided(key)
         feedback = None
-        if make_feedback is not None:
-            feedback = make_feedback()
+        if label is not None:
+            feedback = feedback_msg(label, answering=executed, agent=agent_values,
+                                    teacher=teacher_values, beta_deg=self.arbiter.beta_deg)
             self.feedback_pub.publish(feedback)
             self.counts[FeedbackKind(feedback.kind)] += 1
         if self.observation_sub is not None and key in self.ee:
@@ -153,7 +176,7 @@ class ArbiterNode(Node):
                                                  teacher_values))
 
     def markers(self, executed: Action, feedback, agent, teacher) -> MarkerArray:
-        origin = self.ee[(executed.episode, executed.step)]
+        origin = self.ee[step_key(executed)]
         out = MarkerArray()
         for i, (values, color) in enumerate(((agent, (0.2, 0.4, 1.0)),
                                              (teacher, (1.0, 0.6, 0.1)))):
@@ -183,13 +206,13 @@ class ArbiterNode(Node):
         return out
 
 
-def print_counts(node: ArbiterNode) -> None:
+def log_counts(node: ArbiterNode) -> None:
     counts = ", ".join(f"{k.name.lower()} {v}" for k, v in node.counts.items())
-    print(f"arbiter: decisions: {counts}", flush=True)  # rosout is gone after SIGINT
+    node.get_logger().info(f"decisions: {counts}")
 
 
 def main(args=None) -> int:
-    return run_node("arbiter", ArbiterNode, args, finish=print_counts)
+    return run_node("arbiter", ArbiterNode, args, finish=log_counts)
 
 
 if __name__ == "__main__":

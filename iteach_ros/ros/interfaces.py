@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray
 from rclpy.qos import (
     DurabilityPolicy,
@@ -17,11 +18,18 @@ from rclpy.qos import (
     ReliabilityPolicy,
     qos_profile_sensor_data,
 )
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
-from iteach_ros.msg import Action, EpisodeEvent, Feedback, Observation
+try:
+    from tf2_msgs.msg import TFMessage
+except ImportError as exc:  # the wheels have no tf2_msgs: scripts/setup.sh builds a stand-in
+    raise ImportError("tf2_msgs is missing: run scripts/setup.sh (it builds a wire-compatible "
+                      "tf2_msgs into the venv where no ROS install provides one)") from exc
+
+from iteach_ros.action import RunEpisodes
+from iteach_ros.msg import Action, EpisodeEvent, Feedback, Observation, TrainingStatus
 from iteach_ros.srv import GeneratePolicy, ResetEpisode
 
 # Lock-step data: every message matters, and a node (re)joining mid-episode must get the
@@ -46,6 +54,15 @@ EVENTS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=20,
                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # Visualisation only: losing one costs nothing.
 VISUAL = qos_profile_sensor_data
+# Transforms with tf2's own QoS, which RViz and every tf2 listener request: /tf reliable,
+# volatile, depth 100 (tf2_ros DynamicBroadcasterQoS); /tf_static one latched message holding
+# every static transform (StaticBroadcasterQoS), replaced as a whole when it is republished.
+TRANSFORMS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
+                        reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.VOLATILE)
+STATIC_TRANSFORMS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                               reliability=ReliabilityPolicy.RELIABLE,
+                               durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,20 @@ class Topic:
     type: type
     qos: QoSProfile
     doc: str
+
+    def resolved(self, namespace: str = "") -> str:
+        """The name inside ``namespace`` (a pipeline's, for a node serving several)."""
+        return f"{namespace}/{self.name}" if namespace else self.name
+
+    def publisher(self, node, namespace: str = ""):
+        """``node``'s publisher of this topic, with its type and QoS."""
+        return node.create_publisher(self.type, self.resolved(namespace), self.qos)
+
+    def subscription(self, node, callback, namespace: str = "", qos: QoSProfile | None = None):
+        """``node``'s subscription to this topic (``qos``: instead of the topic's, e.g. a
+        deeper history for a passive observer)."""
+        return node.create_subscription(self.type, self.resolved(namespace), callback,
+                                        self.qos if qos is None else qos)
 
 
 OBSERVATION = Topic("observation", Observation, LATEST_RELIABLE,
@@ -76,13 +107,39 @@ FEEDBACK = Topic("feedback", Feedback, RECORD,
                  "arbiter -> learner: corrective / evaluative record of each step")
 EPISODE_EVENT = Topic("episode_event", EpisodeEvent, EVENTS,
                       "sim_bridge -> learner, arbiter: episode started / succeeded / failed")
+TRAINING_STATUS = Topic("training_status", TrainingStatus, LATEST_RELIABLE,
+                        "learner -> sim_bridge (training pace), launcher: gradient steps, "
+                        "stored episodes, whether the pipeline's next episode may start")
 CODEPOLICY_SOURCE = Topic("codepolicy_source", String, LATEST_RELIABLE,
                           "teacher -> anyone: the CodePolicy in use (latched)")
 MARKERS = Topic("arbiter_markers", MarkerArray, VISUAL,
                 "arbiter -> RViz: agent arrow, teacher arrow, verdict text")
+# Relative like every other name: in a pipeline namespace the frames live on /pipe0/tf, so two
+# simulators' identically named frames never meet (RViz there: remap /tf:=tf).
+TF = Topic("tf", TFMessage, TRANSFORMS,
+           "sim_bridge -> RViz, tf2: the moving frames (arm links, fingers, jointed objects) at "
+           "each observation's stamp, published only while subscribed")
+TF_STATIC = Topic("tf_static", TFMessage, STATIC_TRANSFORMS,
+                  "sim_bridge -> RViz, tf2: frames fixed to their parent (world -> panda_link0, "
+                  "panda_hand -> wrist_camera, the objects' points), republished at each "
+                  "episode start since the scene is randomised")
+CAMERA_INFO = Topic("camera_info", CameraInfo, LATEST_RELIABLE,
+                    "sim_bridge -> RViz: the wrist camera's intrinsics, with each wrist image "
+                    "while subscribed (image_transport's name beside wrist_image)")
+ROBOT_DESCRIPTION = Topic("robot_description", String, LATEST_RELIABLE,
+                          "sim_bridge -> RViz RobotModel: URDF of the arm, generated from the "
+                          "MJCF (latched, as robot_state_publisher offers it)")
+SCENE_DESCRIPTION = Topic("scene_description", String, LATEST_RELIABLE,
+                          "sim_bridge -> RViz RobotModel: URDF of the task's other bodies "
+                          "(latched; their poses come from TF)")
+
+DIAGNOSTICS = Topic("/diagnostics", DiagnosticArray, QoSProfile(depth=10),
+                    "learner, sim_bridge -> monitors: training, waiting, refusals (absolute, "
+                    "as ROS tools expect)")
 
 ALL_TOPICS = (OBSERVATION, WRIST_IMAGE, JOINT_STATES, OBJECT_POSES, AGENT_ACTION, TEACHER_ACTION,
-              EXECUTED_ACTION, FEEDBACK, EPISODE_EVENT, CODEPOLICY_SOURCE, MARKERS)
+              EXECUTED_ACTION, FEEDBACK, EPISODE_EVENT, TRAINING_STATUS, CODEPOLICY_SOURCE, MARKERS,
+              TF, TF_STATIC, CAMERA_INFO, ROBOT_DESCRIPTION, SCENE_DESCRIPTION)
 
 
 @dataclass(frozen=True)
@@ -91,10 +148,17 @@ class Service:
     type: type
     doc: str
 
+    def server(self, node, callback):
+        """``node``'s server of this service."""
+        return node.create_service(self.type, self.name, callback)
+
 
 RESET_EPISODE = Service("reset_episode", ResetEpisode, "sim_bridge: start a new episode")
+# An action: per-episode feedback, the success rate as result (needs episodes: 0, no schedule).
+RUN_EPISODES = Service("run_episodes", RunEpisodes, "sim_bridge: run N episodes (training or "
+                       "evaluation)")
 GENERATE_POLICY = Service("generate_policy", GeneratePolicy,
                           "teacher: load or generate the task's CodePolicy")
 
 WORLD_FRAME = "world"  # frame_id of every pose and action
-WRIST_CAMERA_FRAME = "wrist_camera"
+WRIST_CAMERA_FRAME = "wrist_camera"  # an optical frame: z forward, x right, y down

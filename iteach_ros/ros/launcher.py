@@ -53,14 +53,17 @@ def _param_arg(name: str, value) -> str:
 
 
 def find_params_file(explicit: str = "") -> Path | None:
-    """The YAML parameters: explicit, else the package's share/ copy, else this checkout's."""
+    """The YAML parameters: explicit, else the copy beside this module's sources (a checkout:
+    the one that matches the code), else the package's share/ copy (an install)."""
     if explicit:
         return Path(explicit)
+    if DEFAULT_PARAMS.is_file():
+        return DEFAULT_PARAMS
     for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) + [sys.prefix]:
         candidate = Path(prefix, "share", "iteach_ros", "config", "iteach.yaml")
         if prefix and candidate.is_file():
             return candidate
-    return DEFAULT_PARAMS if DEFAULT_PARAMS.is_file() else None
+    return None
 
 
 def build_processes(arguments: dict[str, str], pipelines: int = 1, record: bool = False,
@@ -79,7 +82,7 @@ def build_processes(arguments: dict[str, str], pipelines: int = 1, record: bool 
     def command(node, ns: str, extra: dict) -> list[str]:
         cmd = [python, "-m", node.module, "--ros-args", "-r", f"__node:={node.name}"]
         if ns:
-            cmd += ["-r", f"__ns:={ns}"]
+            cmd += ["-r", f"__ns:=/{ns}"]  # the launcher is the top level: no outer namespace
         if params is not None:
             cmd += ["--params-file", str(params)]
         for name, value in {**overrides.get(node.name, {}), **extra}.items():
@@ -88,9 +91,10 @@ def build_processes(arguments: dict[str, str], pipelines: int = 1, record: bool 
 
     for node in NODES:
         if node.per_pipeline:
-            for ns in namespaces:
-                label = f"{ns.strip('/')}/{node.name}" if ns else node.name
-                specs.append(ProcessSpec(label, node.name, command(node, ns, {})))
+            for k, ns in enumerate(namespaces):
+                label = f"{ns}/{node.name}" if ns else node.name
+                extra = {"pipeline_index": k} if "pipeline_index" in node.parameters else {}
+                specs.append(ProcessSpec(label, node.name, command(node, ns, extra)))
         else:
             extra = {"pipelines": namespaces} if node.name == "learner" else {}
             specs.append(ProcessSpec(node.name, node.name, command(node, "", extra)))
@@ -100,67 +104,6 @@ def build_processes(arguments: dict[str, str], pipelines: int = 1, record: bool 
             extra["output"] = record_output
         specs.append(ProcessSpec(RECORDER.name, RECORDER.name, command(RECORDER, "", extra)))
     return specs
-
-
-class EpisodeLog:
-    """Listens to every pipeline's episode events from the launcher's own process and writes
-    them as a CSV and a summary table (the launcher is otherwise not a ROS node)."""
-
-    def __init__(self, namespaces: list[str]):
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-
-        from iteach_ros.ros import interfaces as io
-
-        self.rows: list[dict] = []
-        self._context = rclpy.Context()
-        rclpy.init(context=self._context)
-        self.node = rclpy.create_node("launcher_episode_log", context=self._context)
-        for ns in namespaces:
-            prefix = f"{ns}/" if ns else ""
-            self.node.create_subscription(io.EPISODE_EVENT.type, prefix + io.EPISODE_EVENT.name,
-                                          lambda m, ns=ns: self._event(ns, m),
-                                          io.EPISODE_EVENT.qos)
-        self.executor = SingleThreadedExecutor(context=self._context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self):
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=0.1)
-
-    def _event(self, ns: str, msg) -> None:
-        from iteach_ros.msg import EpisodeEvent
-
-        if msg.event == EpisodeEvent.STARTED:
-            return
-        row = {"pipeline": ns or "/", "episode": msg.episode, "task": msg.task,
-               "seed": msg.seed, "success": msg.event == EpisodeEvent.SUCCEEDED,
-               "steps": msg.steps, "reason": msg.reason}
-        if row not in self.rows:  # late-joiner replays of the same event
-            self.rows.append(row)
-
-    def close(self, out_dir: str = "") -> str:
-        self._stop.set()
-        self._thread.join()
-        self.node.destroy_node()
-        self._context.try_shutdown()
-        if out_dir and self.rows:
-            import csv
-
-            Path(out_dir).mkdir(parents=True, exist_ok=True)
-            with open(Path(out_dir) / "episodes.csv", "w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(self.rows[0]))
-                writer.writeheader()
-                writer.writerows(self.rows)
-        if not self.rows:
-            return "no episode ended"
-        ok = sum(r["success"] for r in self.rows)
-        steps = sum(r["steps"] for r in self.rows) / len(self.rows)
-        return (f"| episodes | succeeded | success rate | mean steps |\n|---|---|---|---|\n"
-                f"| {len(self.rows)} | {ok} | {ok / len(self.rows):.0%} | {steps:.0f} |")
 
 
 class Graph:
@@ -216,8 +159,42 @@ class Graph:
         return True
 
     def failed(self) -> dict[str, int]:
+        """Processes that ended other than cleanly (polled: a dead one is seen at once)."""
         return {n: p.returncode for n, p in self.procs.items()
-                if p.returncode not in (None, 0, -signal.SIGINT)}
+                if p.poll() not in (None, 0, -signal.SIGINT)}
+
+    def run(self, timeout: float = 0.0, tick=None, log=print) -> str:
+        """Until every simulator has finished its episodes, any other node ends (every node is
+        required: the graph cannot go on without it), or ``timeout`` seconds (0: none) pass;
+        then the rest is stopped. Returns why it ended ("done", "<node> exited with <code>:
+        <its last lines>", "timeout after ...", "interrupted"). ``tick()`` runs every 0.2 s."""
+        bridges = [s.name for s in self.specs if s.node == "sim_bridge"]
+        deadline = time.monotonic() + timeout if timeout else None
+        reason = "done"
+        try:
+            while any(self.procs[b].poll() is None for b in bridges):
+                ended = {n: p.returncode for n, p in self.procs.items()
+                         if p.poll() is not None and (n not in bridges or p.returncode != 0)}
+                if ended:
+                    name, code = next(iter(ended.items()))
+                    last = " | ".join(self.lines.get(name, [])[-3:])
+                    reason = f"{name} exited with {code}: {last}"
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    reason = f"timeout after {timeout:.0f} s"
+                    break
+                if tick is not None:
+                    tick()
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        if reason != "done":
+            log(f"[launcher] {reason}; stopping the graph")
+        self.stop()
+        return reason
+
+    def tail(self, name: str, lines: int = 10) -> str:
+        return "\n".join(self.lines.get(name, [])[-lines:])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from iteach_ros.ros.episode_log import EpisodeLog, summary_table, write_csv
+
     args = build_parser().parse_args(argv)
     arguments = {a.name: getattr(args, a.name) for a in LAUNCH_ARGUMENTS}
     specs = build_processes(arguments, args.pipelines, args.record, args.params_file,
@@ -247,22 +226,11 @@ def main(argv=None) -> int:
           flush=True)
     log = EpisodeLog(pipeline_namespaces(args.pipelines))
     graph.start()
-    bridges = [s.name for s in specs if s.node == "sim_bridge"]
-    deadline = time.monotonic() + args.timeout if args.timeout else None
-    try:
-        while any(graph.procs[b].poll() is None for b in bridges):
-            if graph.failed():
-                print(f"[launcher] a node died: {graph.failed()}; stopping the graph",
-                      flush=True)
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                print(f"[launcher] timeout after {args.timeout:.0f} s", flush=True)
-                break
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        print("[launcher] interrupted", flush=True)
-    graph.stop()
-    print(f"[launcher] episodes:\n{log.close(args.out)}", flush=True)
+    graph.run(args.timeout, log=lambda line: print(line, flush=True))
+    rows = log.close()
+    if args.out and rows:
+        write_csv(rows, Path(args.out) / "episodes.csv")
+    print(f"[launcher] episodes:\n{summary_table(rows)}", flush=True)
     failed = graph.failed()
     if failed:
         print(f"[launcher] processes that failed: {failed}", flush=True)

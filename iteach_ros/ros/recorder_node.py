@@ -1,4 +1,4 @@
-"""recorder: writes every topic of the graph (interfaces.ALL_TOPICS) to a rosbag2/MCAP bag.
+"""recorder: writes every topic of the graph (topics.ALL_TOPICS) to a rosbag2/MCAP bag.
 
 Subscriptions are raw (``raw=True``): the CDR bytes go to the file as DDS delivered them, with no
 deserialisation. One set of subscriptions per entry of ``namespaces`` ("" = the node's own), each
@@ -13,9 +13,7 @@ file).
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -25,9 +23,9 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
-from iteach_ros.ros import interfaces as io
+from iteach_ros.ros import interfaces as topics
 from iteach_ros.ros.bag import McapRecorder, message_class, stamp_from_cdr
-from iteach_ros.ros.node_support import declare_from_graph
+from iteach_ros.ros.node_support import declare_from_graph, install_stop_handlers
 
 FLUSH_PERIOD_S = 2.0  # bound on what a SIGKILL loses
 STATUS_PERIOD_S = 10.0  # progress log, only when something new arrived
@@ -61,7 +59,7 @@ class RecorderNode(Node):
         self.recorder = McapRecorder(self.output)
         self.subs = {}  # resolved topic name -> subscription
         for namespace in p.namespaces or [""]:
-            for topic in io.ALL_TOPICS:
+            for topic in topics.ALL_TOPICS:
                 self.record(join_namespace(namespace, topic.name), topic.type, topic.qos,
                             [topic.qos])
         self.pending = {}  # extra topics waiting for a publisher: resolved name -> type or ""
@@ -150,9 +148,7 @@ def drain(executor, node: RecorderNode, budget_s: float = DRAIN_BUDGET_S) -> Non
 def main(args=None) -> int:
     # Our own handlers: a signal only ends the loop, the bag is closed below, then rclpy stops.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = install_stop_handlers()
     try:
         node = RecorderNode()
     except (OSError, ValueError) as exc:

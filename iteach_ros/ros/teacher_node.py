@@ -1,8 +1,16 @@
 """teacher: runs the task's CodePolicy on every observation and publishes the teacher action.
 
-The CodePolicy comes from the reference program, the policy cache or a file (parameter
-``policy_source``); its source is published on a latched topic for inspection. Generated code
-runs in the sandbox: a failing step is published as an Action with ``error`` set, never a crash.
+Which CodePolicy (parameter ``policy_source``: auto, cache, generate, reference or a file) is
+decided by ``iteach_ros.teacher.service``; with ``generate`` the LLM (``llm_config``) writes
+it at start-up when the cache has none, its progress on the node's log. Its source is published
+on a latched topic for inspection. The GeneratePolicy service generates anew (``regenerate``)
+or reloads; it runs in the service callback, so the node serves no teacher actions meanwhile.
+Generated code runs in the sandbox, in a worker process by default (parameter ``sandbox``): a
+failing step is published as an Action with ``error`` set, never a crash. A worker that dies or
+overruns fails the rest of its episode (the Action says ``episode_failed``, the log says it
+once) and the next episode runs in a fresh worker. Its per-episode state
+(``interaction.lockstep.TeacherStream``) restarts with each episode, and a republished
+observation gets the same answer.
 """
 
 from __future__ import annotations
@@ -13,55 +21,73 @@ import sys
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from iteach_ros.codepolicy.teachers import make_teacher
+from iteach_ros.interaction.lockstep import TeacherStream, episode_of
 from iteach_ros.msg import Action, Observation
-from iteach_ros.ros import interfaces as io
-from iteach_ros.ros.conversions import action_msg, objects_from_msg
+from iteach_ros.ros import interfaces as topics
+from iteach_ros.ros.conversions import MessageError, action_msg, objects_from_msg, step_key
 from iteach_ros.ros.node_support import declare_from_graph, run_node
+from iteach_ros.teacher.llm import LLMConfig, load_llm_config
+from iteach_ros.teacher.service import obtain_policy
 
 
 class TeacherNode(Node):
     def __init__(self):
         super().__init__("teacher")
         self.params = declare_from_graph(self, "teacher")
-        self.action_pub = self.create_publisher(io.TEACHER_ACTION.type, io.TEACHER_ACTION.name,
-                                                io.TEACHER_ACTION.qos)
-        self.source_pub = self.create_publisher(io.CODEPOLICY_SOURCE.type,
-                                                io.CODEPOLICY_SOURCE.name,
-                                                io.CODEPOLICY_SOURCE.qos)
-        self.observation_sub = self.create_subscription(
-            io.OBSERVATION.type, io.OBSERVATION.name, self.observation_callback,
-            io.OBSERVATION.qos)
-        self.generate_srv = self.create_service(io.GENERATE_POLICY.type, io.GENERATE_POLICY.name,
-                                                self.generate_callback)
+        self.action_pub = topics.TEACHER_ACTION.publisher(self)
+        self.source_pub = topics.CODEPOLICY_SOURCE.publisher(self)
+        self.observation_sub = topics.OBSERVATION.subscription(self, self.observation_callback)
+        self.generate_srv = topics.GENERATE_POLICY.server(self, self.generate_callback)
         self.policy = None
-        self.episode = None
-        self.errors = 0
+        self.obtained = None
+        self.stream: TeacherStream | None = None
+        self.failed_episode = None  # (run, episode) whose teacher failure was logged
         self.load(self.params.policy_source)
 
-    def load(self, source: str) -> str:
-        self.policy = make_teacher(self.params.task, source)
-        self.episode = None
+    def llm(self) -> LLMConfig:
+        return load_llm_config(self.params.llm_config) if self.params.llm_config else LLMConfig()
+
+    def load(self, source: str, regenerate: bool = False) -> str:
+        log = self.get_logger()
+        self.obtained = obtain_policy(self.params.task, source, llm=self.llm(),
+                                      regenerate=regenerate, progress=log.info)
+        policy = self.obtained.executor(sandbox=self.params.sandbox)
+        old, self.policy, self.stream = self.policy, policy, TeacherStream(policy)
+        if old is not None:
+            old.close()
         self.source_pub.publish(String(data=self.policy.source))
-        message = f"CodePolicy for {self.params.task} from {source}"
-        self.get_logger().info(message)
+        where = "" if self.obtained.origin == "reference" else f", sandbox {self.params.sandbox}"
+        message = (f"CodePolicy for {self.params.task} from {source}: {self.obtained.origin}"
+                   + (f" ({self.obtained.path})" if self.obtained.path else "") + where)
+        log.info(message)
         return message
 
+    def destroy_node(self):
+        if self.policy is not None:
+            self.policy.close()
+        return super().destroy_node()
+
     def observation_callback(self, msg: Observation) -> None:
-        if msg.episode != self.episode:  # a new episode: the state machine starts over
-            self.policy.reset()
-            self.episode = msg.episode
+        if msg.evaluation:  # the learner acts alone
+            return
         try:
-            teacher = self.policy.step(objects_from_msg(msg))
-            out = action_msg(teacher.action, header=msg.header, episode=msg.episode,
-                             step=msg.step, source=Action.SOURCE_TEACHER)
-        except Exception as exc:  # noqa: BLE001 - sandbox faults are reported, not raised
-            self.errors += 1
+            objects = objects_from_msg(msg)
+        except MessageError as exc:
+            action, error = None, f"bad observation: {exc}"
+        else:
+            key = step_key(msg)
+            action, error = self.stream.act(key, objects)
+            if self.stream.episode_failed and self.failed_episode != episode_of(key):
+                self.failed_episode = episode_of(key)  # said once per episode
+                self.get_logger().error(f"episode {msg.episode} step {msg.step}: the teacher "
+                                        f"failed for the rest of the episode: {error}")
+        if action is None:
             self.get_logger().warn(f"episode {msg.episode} step {msg.step}: teacher error: "
-                                   f"{exc}", throttle_duration_sec=2.0)
-            out = action_msg([], header=msg.header, episode=msg.episode, step=msg.step,
-                             source=Action.SOURCE_TEACHER, error=str(exc) or type(exc).__name__)
-        self.action_pub.publish(out)
+                                   f"{error}", throttle_duration_sec=2.0)
+            action = []
+        self.action_pub.publish(action_msg(action, answering=msg, source=Action.SOURCE_TEACHER,
+                                           error=error,
+                                           episode_failed=bool(self.stream.episode_failed)))
 
     def generate_callback(self, request, response):
         if request.task and request.task != self.params.task:
@@ -69,18 +95,14 @@ class TeacherNode(Node):
             response.message = f"this teacher serves {self.params.task!r}, not {request.task!r}"
             return response
         try:
-            source = self.params.policy_source
-            if request.regenerate:  # generation through the configured LLM, into the cache
-                from iteach_ros.teacher.cli import main as teacher_cli
-
-                rc = teacher_cli(["generate", "--task", self.params.task])
-                if rc != 0:
-                    raise RuntimeError(f"generation exited with status {rc}")
-                source = "cache"
-            response.message = self.load(source)
+            # regenerate: written anew by the configured LLM (validated, cached when accepted)
+            source = "generate" if request.regenerate else self.params.policy_source
+            response.message = self.load(source, regenerate=request.regenerate)
             response.success = True
             response.source = self.policy.source
-            response.provenance_json = json.dumps({"task": self.params.task, "source": source})
+            response.provenance_json = json.dumps(
+                {"task": self.params.task, "source": source, "origin": self.obtained.origin,
+                 **self.obtained.provenance}, default=str)
         except Exception as exc:  # noqa: BLE001 - reported to the caller
             response.success, response.message = False, f"{type(exc).__name__}: {exc}"
         return response

@@ -6,7 +6,7 @@ action is then clipped and reported as infeasible), and the arm pushes on doors 
 through its joint servos with the Panda's torque limits. Each control step moves the Cartesian
 target by at most 1 cm; the joint-space goal is interpolated linearly over the physics substeps,
 so the hand moves smoothly and grasped objects stay in the fingers (a 1 cm jump in one substep
-jerks the hand, DESIGN.md).
+jerks the hand and drops what it holds: docs/benchmarks.md).
 
 The target is kept within ``windup_m`` of the measured tool point: when the hand is blocked
 (a pressed button, a closed door) the servos push, but the goal does not run away.
@@ -24,6 +24,7 @@ ARM_ACTUATORS = tuple(f"act{i}" for i in range(1, 8))
 FINGER_JOINTS = ("finger_joint1", "finger_joint2")
 GRIPPER_ACTUATOR = "gripper"
 TCP_SITE = "tcp"
+ARM_BASE_BODY = "link0"  # the arm's root body: it and every body below it are the robot
 # Franka "ready" pose: hand pointing down, fingers closing along the world y axis.
 HOME_QPOS = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
 FINGER_OPEN = 0.04  # per finger, metres (Panda hand: 8 cm stroke)

@@ -18,44 +18,32 @@ Actions with the wrong length or non-finite entries raise ``ValueError``; entrie
 
 from __future__ import annotations
 
-import os
+import mujoco
+import numpy as np
 
-os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported: offscreen rendering
-os.environ.setdefault("LP_NUM_THREADS", "0")  # software GL draws in this thread (see __init__)
+from iteach_ros.core import CONTROL_HZ, IMAGE_SIZE
+from iteach_ros.core.state import GRIPPER, ObjectState, Observation
+from iteach_ros.sim.arm import TCP_SITE, ArmController
+from iteach_ros.sim.base import ROTATION_STEP_RAD, TRANSLATION_STEP_M, TaskEnvBase
+from iteach_ros.sim.frames import CameraIntrinsics, FrameTree, camera_intrinsics
+from iteach_ros.sim.tasks import TASKS, Task, site_name
 
-from dataclasses import dataclass  # noqa: E402
-
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
-
-from iteach_ros.codepolicy.runtime import GRIPPER, ObjectState  # noqa: E402
-from iteach_ros.sim.arm import ArmController  # noqa: E402
-from iteach_ros.sim.tasks import TASKS, Task, site_name  # noqa: E402
-
-CONTROL_HZ = 20
-TRANSLATION_STEP_M = 0.01  # action 1.0 moves the tool 1 cm per control step (paper)
-ROTATION_STEP_RAD = 0.05  # 7-D mode: action 1.0 rotates 0.05 rad per control step
-IMAGE_SIZE = 128  # wrist camera (CEILing learner input)
-ACTION_DIMS = {"4d": 4, "7d": 7}
+__all__ = ["ROTATION_STEP_RAD", "TRANSLATION_STEP_M", "MujocoTaskEnv", "Observation",
+           "make_env"]
 # can_be_gripped: the object's grasp point lies in this box of the tool frame (the jaws)
 JAW_HALF_EXTENT = np.array([0.025, 0.04, 0.03])
+WRIST_CAMERA = "wrist"  # the learner's camera (panda.xml)
 
 
-@dataclass
-class Observation:
-    """One observation: what the learner sees and what the teacher (CodePolicy) reads."""
-
-    wrist_rgb: np.ndarray | None  # uint8 (128, 128, 3), None when render_wrist=False
-    proprio: np.ndarray  # float32 (8,): 7 joint positions (rad) + gripper opening (m)
-    objects: dict[str, ObjectState]  # privileged states, including 'gripper'
-    ee_position: np.ndarray  # tool point (between the fingertips), world frame, metres
-    step: int
+def _quat_xyzw(xmat: np.ndarray) -> np.ndarray:
+    """Rotation matrix (flat, MuJoCo) -> quaternion [x, y, z, w], RLBench/PyRep's order."""
+    wxyz = np.empty(4)
+    mujoco.mju_mat2Quat(wxyz, xmat)
+    return np.array([wxyz[1], wxyz[2], wxyz[3], wxyz[0]])
 
 
-class MujocoTaskEnv:
+class MujocoTaskEnv(TaskEnvBase):
     """One task scene in MuJoCo with the paper's action space and the CodePolicy's objects."""
-
-    metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
 
     def __init__(self, task: Task | str, *, seed: int | None = None, render_wrist: bool = True,
                  action_mode: str = "4d", max_steps: int | None = None,
@@ -65,37 +53,28 @@ class MujocoTaskEnv:
             if task not in TASKS:
                 raise KeyError(f"unknown task {task!r}; known: {sorted(TASKS)}")
             task = TASKS[task]
-        if action_mode not in ACTION_DIMS:
-            raise ValueError(f"action_mode must be one of {sorted(ACTION_DIMS)}, "
-                             f"got {action_mode!r}")
+        self._configure(task, action_mode=action_mode, max_steps=max_steps,
+                        render_wrist=render_wrist, max_infeasible=max_infeasible)
         self.task = task
-        self.task_name = task.name
-        self.description = task.description
-        self.object_names = task.object_names
-        self.max_steps = int(max_steps or task.max_steps)
-        self.action_mode = action_mode
-        self.action_dim = ACTION_DIMS[action_mode]
-        self.render_wrist = render_wrist
         self.image_size = image_size
-        self.max_infeasible = max_infeasible
         self.rot_step_rad = rot_step_rad
-        self.control_hz = CONTROL_HZ
 
         self.model = mujoco.MjModel.from_xml_path(str(task.xml_path))
         self.data = mujoco.MjData(self.model)
         self.substeps = substeps or round(1.0 / (CONTROL_HZ * self.model.opt.timestep))
         self.arm = ArmController(self.model)
         self._sites = {n: self.model.site(site_name(n)).id for n in task.object_names}
+        self._normal_towards = {n: (self.model.site(a).id, self.model.site(b).id)
+                                for n, a, b in task.normal_towards}
         self._site_body = {n: int(self.model.site_bodyid[s]) for n, s in self._sites.items()}
         act = self.arm.act
         self._ff = -self.model.actuator_biasprm[act, 2] / self.model.actuator_gainprm[act, 0]
         self._pad_bodies = (self.model.body("left_finger").id, self.model.body("right_finger").id)
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
         self._rng = np.random.default_rng(seed)
-        self._step = 0
-        self._infeasible_run = 0
         self._close_steps = 0
         self._closed_latch = False
+        self.start_qpos = self.data.qpos.copy()  # after reset: what relative successes compare to
 
     # ---- Gymnasium interface ------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -110,16 +89,14 @@ class MujocoTaskEnv:
         for _ in range(50):
             mujoco.mj_step(m, d)
         d.time = 0.0
-        self._step = 0
-        self._infeasible_run = 0
         self._close_steps = 0
         self._closed_latch = False
-        info = {"success": self.task.success(m, d, self), "infeasible": False, "step": 0,
-                "task": self.task_name}
+        self.start_qpos = d.qpos.copy()
+        info = self._reset_info(self.task.success(m, d, self))
         return self._observe(), info
 
     def step(self, action):
-        a = self._validate(action)
+        a = self._check_action(action)
         clipped_action = bool(np.any(np.abs(a) > 1.0))
         a = np.clip(a, -1.0, 1.0)
         m, d = self.model, self.data
@@ -141,20 +118,9 @@ class MujocoTaskEnv:
             mujoco.mj_step(m, d)
         if not np.all(np.isfinite(d.qpos)):  # never expected; fail loudly rather than go on
             raise FloatingPointError("physics state became non-finite")
-        self._step += 1
         self._update_gripper_state()
-        self._infeasible_run = self._infeasible_run + 1 if infeasible else 0
-
         success = self.task.success(m, d, self)
-        info = {"success": success, "infeasible": infeasible, "action_clipped": clipped_action,
-                "step": self._step, "task": self.task_name}
-        terminated = success
-        if not success and self._infeasible_run >= self.max_infeasible:
-            terminated = True
-            info["failure_reason"] = "infeasible_actions"
-        truncated = not terminated and self._step >= self.max_steps
-        if truncated:
-            info["failure_reason"] = "step_limit"
+        terminated, truncated, info = self._end_step(success, infeasible, clipped_action)
         return self._observe(), float(success), terminated, truncated, info
 
     def close(self) -> None:
@@ -162,25 +128,7 @@ class MujocoTaskEnv:
             r.close()
         self._renderers.clear()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     # ---- observations -------------------------------------------------------------------------
-    def _validate(self, action) -> np.ndarray:
-        try:
-            a = np.asarray(action, dtype=float).reshape(-1)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"action must be a numeric vector, got {action!r}") from exc
-        if a.shape != (self.action_dim,):
-            raise ValueError(f"action must have {self.action_dim} entries for action_mode "
-                             f"{self.action_mode!r}, got shape {np.shape(action)}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"action has non-finite entries: {a.tolist()}")
-        return a
-
     def tcp_position(self) -> np.ndarray:
         return self.arm.tcp_position(self.data)
 
@@ -218,21 +166,36 @@ class MujocoTaskEnv:
         return len(touching) == 2
 
     def object_states(self) -> dict[str, ObjectState]:
+        """The CodePolicy's objects (fields: ``runtime.OBJECT_ATTRIBUTES``)."""
         d = self.data
         tcp = self.tcp_position()
         tcp_mat = d.site_xmat[self.arm.site].reshape(3, 3)
         closed = self.gripper_closed()
-        states = {GRIPPER: ObjectState(GRIPPER, tcp, tcp_mat[:, 2].copy(), closed=closed)}
+        # RLBench programs read the gripper's normal as up and 'gripped' as closed
+        # (Tubicor/LLM-iTeach custom_env.py: Gripper(..., gripped=robot_gripper_closed)).
+        states = {GRIPPER: ObjectState(
+            GRIPPER, tcp, -tcp_mat[:, 2], gripped=closed, closed=closed,
+            quaternion=_quat_xyzw(d.site_xmat[self.arm.site]),
+            joint_positions=self.arm.joint_positions(d).astype(float))}
         for name, sid in self._sites.items():
             pos = d.site_xpos[sid].copy()
-            normal = d.site_xmat[sid].reshape(3, 3)[:, 2].copy()
+            normal = self._normal(name, sid)
             gripped = can = False
             if name in self.task.graspable:
                 gripped = self.is_gripped(name)
                 local = tcp_mat.T @ (pos - tcp)
                 can = bool(np.all(np.abs(local) < JAW_HALF_EXTENT))
-            states[name] = ObjectState(name, pos, normal, gripped=gripped, can_be_gripped=can)
+            states[name] = ObjectState(name, pos, normal, gripped=gripped, can_be_gripped=can,
+                                       quaternion=_quat_xyzw(d.site_xmat[sid]))
         return states
+
+    def _normal(self, name: str, sid: int) -> np.ndarray:
+        pair = self._normal_towards.get(name)
+        if pair is None:
+            return self.data.site_xmat[sid].reshape(3, 3)[:, 2].copy()
+        v = self.data.site_xpos[pair[1]] - self.data.site_xpos[pair[0]]
+        v[2] = 0.0
+        return v / np.linalg.norm(v)
 
     def _observe(self) -> Observation:
         d = self.data
@@ -253,6 +216,17 @@ class MujocoTaskEnv:
             self._renderers[key] = r
         r.update_scene(self.data, camera)
         return r.render()
+
+    # ---- read-outs for visualisation ----------------------------------------------------------
+    def frame_tree(self) -> FrameTree:
+        """Every body, the tool point, the objects' sites and the wrist camera as frames whose
+        poses follow this environment's state."""
+        sites = (TCP_SITE,) + tuple(site_name(n) for n in self.object_names)
+        return FrameTree(self.model, self.data, sites=sites, cameras=(WRIST_CAMERA,))
+
+    def camera_intrinsics(self, camera: str = WRIST_CAMERA) -> CameraIntrinsics:
+        """The pinhole model of ``render(camera)`` at this environment's image size."""
+        return camera_intrinsics(self.model, camera, self.image_size, self.image_size)
 
     # ---- state snapshot (tests, determinism checks) -------------------------------------------
     def state_vector(self) -> np.ndarray:

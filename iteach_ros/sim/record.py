@@ -11,18 +11,15 @@ By default the task's reference program (iteach_ros.codepolicy.reference) drives
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("MUJOCO_GL", "egl")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from iteach_ros.codepolicy.runtime import CodePolicyExecutor  # noqa: E402
-from iteach_ros.sim.env import make_env  # noqa: E402
-from iteach_ros.sim.rollout import EpisodeResult, run_policy_episode  # noqa: E402
-from iteach_ros.sim.tasks import TASKS  # noqa: E402
+from iteach_ros.codepolicy.runtime import CodePolicyExecutor
+from iteach_ros.sim.env import make_env
+from iteach_ros.sim.rollout import EpisodeResult, run_policy_episode
+from iteach_ros.sim.tasks import TASKS
 
 
 def _label(frame: np.ndarray, success: bool | None) -> np.ndarray:
@@ -80,7 +77,11 @@ def main(argv=None) -> int:
     parser.add_argument("--format", choices=("gif", "mp4"), default="gif")
     parser.add_argument("--size", type=int, default=160, help="pixels per camera view")
     parser.add_argument("--every", type=int, default=2, help="keep every n-th control step")
+    parser.add_argument("--max-steps", dest="max_steps", type=int,
+                        help="control steps before the episode is cut (default: the task's)")
     args = parser.parse_args(argv)
+    if args.max_steps is not None and args.max_steps <= 0:
+        parser.error(f"--max-steps must be positive, got {args.max_steps}")
 
     tasks = sorted(TASKS) if args.all else [args.task]
     failures = 0
@@ -92,7 +93,7 @@ def main(argv=None) -> int:
             from iteach_ros.codepolicy.reference import reference_executor
 
             executor = reference_executor(task)
-        env = make_env(task, render_wrist=False)
+        env = make_env(task, render_wrist=False, max_steps=args.max_steps)
         path = Path(args.out) / f"{task}_seed{args.seed}.{args.format}"
         try:
             result = record_episode(env, executor, args.seed, path, size=args.size,

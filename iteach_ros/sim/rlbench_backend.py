@@ -7,18 +7,21 @@ object API. It is import-guarded: constructing it without RLBench/PyRep raises
 without CoppeliaSim (this project's CI among them), so treat it as untested glue.
 
 Object names: RLBench scenes name their shapes differently from the paper's API; the table
-``RLBENCH_OBJECTS`` maps the paper's names to RLBench scene object names. Names differ between
-RLBench versions: pass ``object_map={"button": "my_shape_name"}`` to override. An object's
-``normal`` is the z axis of the scene object's pose.
+``RLBENCH_OBJECTS`` maps the paper's names to the RLBench scene objects the paper's RLBench code
+reads (Tubicor/LLM-iTeach, Architecture/src/custom_env.py; task waypoints for the door, the bin
+and the target area). Names differ between RLBench versions: pass
+``object_map={"button": "my_shape_name"}`` to override. Normals as that code computes them
+(``RLBENCH_NORMALS``; [0, 0, 1] for the other objects), the gripper's as in the MuJoCo backend
+(fingertips to wrist); ``gripped`` of the gripper is its ``closed``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from iteach_ros.codepolicy.runtime import GRIPPER, ObjectState
-from iteach_ros.sim.env import ACTION_DIMS, CONTROL_HZ, ROTATION_STEP_RAD, Observation
-from iteach_ros.sim.tasks import TASKS
+from iteach_ros.core.state import GRIPPER, ObjectState, Observation
+from iteach_ros.core.tasks import task_info
+from iteach_ros.sim.base import ROTATION_STEP_RAD, TRANSLATION_STEP_M, TaskEnvBase
 
 INSTALL_HINT = (
     "The RLBench backend needs CoppeliaSim 4.1 (COPPELIASIM_ROOT set, its folder on "
@@ -41,16 +44,24 @@ RLBENCH_TASKS = {
 # paper's object name -> RLBench scene object name (check against your RLBench version)
 RLBENCH_OBJECTS = {
     "push_button": {"button": "push_button_target"},
-    "close_microwave": {"microwave": "microwave_frame_resp", "microwave door": "microwave_door"},
+    "close_microwave": {"microwave": "microwave_frame_resp", "microwave door": "waypoint0"},
     "take_lid_off_saucepan": {"lid": "saucepan_lid_grasp_point"},
     "unplug_charger": {"charger": "charger", "wall outlet": "plug"},
-    "put_rubbish_in_bin": {"rubbish": "rubbish", "bin": "bin", "tomato1": "tomato1",
+    "put_rubbish_in_bin": {"rubbish": "rubbish", "bin": "waypoint3", "tomato1": "tomato1",
                            "tomato2": "tomato2"},
     "reach_target": {"target": "target"},
-    "pick_and_lift": {"cube": "pick_and_lift_target", "target area": "pick_and_lift_success"},
+    "pick_and_lift": {"cube": "pick_and_lift_target", "target area": "waypoint3"},
 }
-
-GRASP_REACH_M = 0.03  # can_be_gripped: object within this distance of the gripper tip
+# The paper's points that are not the object's origin (custom_env.py: the button's top)
+RLBENCH_OFFSETS = {"push_button": {"button": np.array([0.0, 0.0, 0.02])}}
+# task -> (from, to, horizontal): every object's normal is the unit vector from one scene
+# object to the other (custom_env.py: microwave_normal, charger_normal)
+RLBENCH_NORMALS = {
+    "close_microwave": ("microwave_frame_resp", "waypoint0", True),
+    "unplug_charger": ("charger", "waypoint1", False),
+}
+GRIPPER_CLOSED_BELOW = 0.9  # open amount (custom_env.py: ~0.75 when closed on the lid)
+GRASP_REACH_M = 0.03  # can_be_gripped without the gripper's proximity sensor: tip distance
 
 
 class RLBenchUnavailableError(ImportError):
@@ -84,7 +95,7 @@ def _euler_to_quat_xyzw(rpy: np.ndarray) -> np.ndarray:
                      cr * cp * sy - sr * sp * cy, cr * cp * cy + sr * sp * sy])
 
 
-class RLBenchTaskEnv:  # pragma: no cover - needs CoppeliaSim
+class RLBenchTaskEnv(TaskEnvBase):  # pragma: no cover - needs CoppeliaSim
     """The paper's tasks in RLBench, with MujocoTaskEnv's reset/step/close and observations."""
 
     def __init__(self, task_name: str, *, seed: int | None = None, render_wrist: bool = True,
@@ -93,20 +104,10 @@ class RLBenchTaskEnv:  # pragma: no cover - needs CoppeliaSim
                  image_size: int = 128):
         if task_name not in RLBENCH_TASKS:
             raise KeyError(f"unknown task {task_name!r}; known: {sorted(RLBENCH_TASKS)}")
-        if action_mode not in ACTION_DIMS:
-            raise ValueError(f"action_mode must be one of {sorted(ACTION_DIMS)}")
+        self._configure(task_info(task_name), action_mode=action_mode, max_steps=max_steps,
+                        render_wrist=render_wrist, max_infeasible=max_infeasible)
         rl = _import_rlbench()
         self._rl = rl
-        spec = TASKS[task_name]
-        self.task_name = task_name
-        self.description = spec.description
-        self.object_names = spec.object_names
-        self.max_steps = int(max_steps or spec.max_steps)
-        self.action_mode = action_mode
-        self.action_dim = ACTION_DIMS[action_mode]
-        self.control_hz = CONTROL_HZ
-        self.render_wrist = render_wrist
-        self.max_infeasible = max_infeasible
         self._names = {**RLBENCH_OBJECTS[task_name], **(object_map or {})}
         self._seed = seed
 
@@ -124,8 +125,6 @@ class RLBenchTaskEnv:  # pragma: no cover - needs CoppeliaSim
         self._env.launch()
         self._task = self._env.get_task(getattr(rl["tasks"], RLBENCH_TASKS[task_name]))
         self._initial: dict[str, np.ndarray] = {}
-        self._step = 0
-        self._infeasible_run = 0
         self._gripper_open = 1.0
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -133,24 +132,18 @@ class RLBenchTaskEnv:  # pragma: no cover - needs CoppeliaSim
         if seed is not None:
             np.random.seed(seed)  # RLBench samples its scenes with numpy's global generator
         _, obs = self._task.reset()
-        self._step = 0
-        self._infeasible_run = 0
         self._gripper_open = float(obs.gripper_open)
-        info = {"success": False, "infeasible": False, "step": 0, "task": self.task_name}
+        info = self._reset_info()
         return self._observe(obs), info
 
     def step(self, action):
-        a = np.asarray(action, dtype=float).reshape(-1)
-        if a.shape != (self.action_dim,):
-            raise ValueError(f"action must have {self.action_dim} entries, got {np.shape(action)}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"action has non-finite entries: {a.tolist()}")
+        a = self._check_action(action)
         clipped = bool(np.any(np.abs(a) > 1.0))
         a = np.clip(a, -1.0, 1.0)
         rot = a[3:6] * ROTATION_STEP_RAD if self.action_dim == 7 else np.zeros(3)
         if a[-1] != 0:
             self._gripper_open = 1.0 if a[-1] > 0 else 0.0
-        rl_action = np.concatenate([a[:3] * 0.01, _euler_to_quat_xyzw(rot),
+        rl_action = np.concatenate([a[:3] * TRANSLATION_STEP_M, _euler_to_quat_xyzw(rot),
                                     [self._gripper_open]])
         infeasible = False
         try:
@@ -159,35 +152,46 @@ class RLBenchTaskEnv:  # pragma: no cover - needs CoppeliaSim
             infeasible = True
             hold = np.concatenate([np.zeros(3), [0.0, 0.0, 0.0, 1.0], [self._gripper_open]])
             obs, reward, terminated = self._task.step(hold)
-        self._step += 1
-        self._infeasible_run = self._infeasible_run + 1 if infeasible else 0
         success = bool(reward > 0)
-        info = {"success": success, "infeasible": infeasible, "action_clipped": clipped,
-                "step": self._step, "task": self.task_name}
-        terminated = bool(terminated or success)
-        if not success and self._infeasible_run >= self.max_infeasible:
-            terminated = True
-            info["failure_reason"] = "infeasible_actions"
-        truncated = not terminated and self._step >= self.max_steps
-        if truncated:
-            info["failure_reason"] = "step_limit"
+        terminated, truncated, info = self._end_step(success, infeasible, clipped, terminated)
         return self._observe(obs), float(success), terminated, truncated, info
 
     def close(self) -> None:
         self._env.shutdown()
 
+    def _normal(self) -> np.ndarray:
+        spec = RLBENCH_NORMALS.get(self.task_name)
+        if spec is None:
+            return np.array([0.0, 0.0, 1.0])
+        get = self._rl["Object"].get_object
+        v = (np.asarray(get(spec[1]).get_position(), dtype=float)
+             - np.asarray(get(spec[0]).get_position(), dtype=float))
+        if spec[2]:
+            v[2] = 0.0
+        return v / np.linalg.norm(v)
+
     def _observe(self, obs) -> Observation:
+        robot = self._env._robot
         tip = np.asarray(obs.gripper_pose[:3], dtype=float)
-        grasped = {o.get_name() for o in self._env._robot.gripper.get_grasped_objects()}
-        closed = float(obs.gripper_open) < 0.5
-        objects = {GRIPPER: ObjectState(GRIPPER, tip, np.array([0.0, 0.0, -1.0]), closed=closed)}
+        tip_quat = np.asarray(obs.gripper_pose[3:7], dtype=float)  # PyRep: [x, y, z, w]
+        grasped = {o.get_name() for o in robot.gripper.get_grasped_objects()}
+        closed = float(robot.gripper.get_open_amount()[0]) < GRIPPER_CLOSED_BELOW
+        x, y, z, w = tip_quat
+        tip_z = np.array([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)])
+        objects = {GRIPPER: ObjectState(
+            GRIPPER, tip, -tip_z, gripped=closed, closed=closed, quaternion=tip_quat,
+            joint_positions=np.asarray(obs.joint_positions, dtype=float))}
+        sensor = getattr(robot.gripper, "_proximity_sensor", None)
+        normal = self._normal()
+        offsets = RLBENCH_OFFSETS.get(self.task_name, {})
         for name in self.object_names:
             obj = self._rl["Object"].get_object(self._names[name])
-            pos = np.asarray(obj.get_position(), dtype=float)
-            normal = np.asarray(obj.get_matrix()[:3, 2], dtype=float)
+            pos = np.asarray(obj.get_position(), dtype=float) + offsets.get(name, 0.0)
+            can = (bool(sensor.is_detected(obj)) if sensor is not None
+                   else bool(np.linalg.norm(pos - tip) < GRASP_REACH_M))
             objects[name] = ObjectState(
-                name, pos, normal, gripped=obj.get_name() in grasped,
-                can_be_gripped=bool(np.linalg.norm(pos - tip) < GRASP_REACH_M))
+                name, pos, normal.copy(), gripped=obj.get_name() in grasped,
+                can_be_gripped=can, quaternion=np.asarray(obj.get_quaternion(), dtype=float))
         proprio = np.empty(8, dtype=np.float32)
         proprio[:7] = obs.joint_positions
         proprio[7] = float(np.sum(obs.gripper_joint_positions))  # finger opening (m)

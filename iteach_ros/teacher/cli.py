@@ -2,8 +2,12 @@
 
   python -m iteach_ros.teacher.cli generate --task push_button [--provider offline]
   python -m iteach_ros.teacher.cli validate FILE --task push_button [--seeds 50] [--noise 0,0.01]
+      [--max-steps 1000]
   python -m iteach_ros.teacher.cli cache list [--task push_button]
   python -m iteach_ros.teacher.cli cache show push_button
+  python -m iteach_ros.teacher.cli benchmark [--tasks all] [--modes normal,holdout]
+      [--model-path GGUF]     # every task from an empty cache -> results/teacher_generation.md
+  python -m iteach_ros.teacher.cli ship FILE.py --task push_button   # into shipped_policies/
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import time
 from pathlib import Path
 
 from iteach_ros.teacher.cache import PolicyCache
-from iteach_ros.teacher.llm import PROVIDERS, LLMConfig, load_llm_config, make_chat_model
+from iteach_ros.teacher.generator import GenerationConfig
+from iteach_ros.teacher.llm import PROVIDERS, LLMConfig, load_llm_config
 
 
 def _seeds(spec: str) -> list[int]:
@@ -44,22 +49,23 @@ def _llm_config(args) -> LLMConfig:
 
 
 def cmd_generate(args) -> int:
-    from iteach_ros.sim import TASKS
-    from iteach_ros.teacher.generator import GenerationConfig, GenerationError, TeacherGenerator
+    from iteach_ros.core.tasks import TASK_INFO as TASKS
+    from iteach_ros.teacher.generator import GenerationError
+    from iteach_ros.teacher.service import generate_policy
     from iteach_ros.teacher.validation import validate_policy
 
     if args.task not in TASKS:
         print(f"unknown task {args.task!r}; known: {sorted(TASKS)}", file=sys.stderr)
         return 2
-    spec = TASKS[args.task]
     cfg = _llm_config(args)
     gen_cfg = GenerationConfig(max_tries=args.tries, seeds=tuple(_seeds(args.seeds)),
-                               accept_rate=args.accept, holdout=args.holdout)
-    _log(f"generating a CodePolicy for {args.task!r} ('{spec.description}', objects "
-         f"{list(spec.object_names)}) with {cfg.label}")
+                               accept_rate=args.accept, holdout=args.holdout,
+                               time_budget_s=args.time_budget or None,
+                               grammar=not args.no_grammar, seed=args.seed)
 
     def validator(source, task, seeds):
-        return validate_policy(source, task, seeds)
+        return validate_policy(source, task, seeds, max_steps=args.max_steps,
+                               sandbox=args.sandbox)
 
     transcript = open(args.transcript, "w", encoding="utf-8") if args.transcript else None
 
@@ -67,11 +73,11 @@ def cmd_generate(args) -> int:
         transcript.write(json.dumps(exchange) + "\n")
         transcript.flush()
 
-    gen = TeacherGenerator(make_chat_model(cfg), validator, model_label=cfg.label,
-                           config=gen_cfg, progress=_log,
-                           on_exchange=on_exchange if transcript else None)
     try:
-        result = gen.generate(args.task, spec.description, spec.object_names)
+        result, prov, _ = generate_policy(
+            args.task, cfg, cache=PolicyCache(args.cache_dir), generation=gen_cfg,
+            validator=validator, save_rejected=args.save_rejected, progress=_log,
+            on_exchange=on_exchange if transcript else None)
     except GenerationError as exc:
         _log(f"generation failed: {exc}")
         return 1
@@ -79,25 +85,18 @@ def cmd_generate(args) -> int:
         if transcript:
             transcript.close()
     best = result.best
-    _log(f"done: {result.tries} tries, {result.llm_calls} LLM calls "
-         f"({result.llm_seconds:.0f} s), accepted={result.accepted}, best success "
-         f"{best.success_rate:.2f}" if best else "no candidate")
     if best is None:
         return 1
-    prov = result.provenance()
-    prov["llm_config"] = {k: v for k, v in cfg.to_dict().items() if k != "fake_responses"}
     if args.final_seeds:
         seeds = _seeds(args.final_seeds)
         _log(f"open-loop evaluation of the best candidate on {len(seeds)} seeds")
-        rep = validate_policy(best.source, args.task, seeds)
+        rep = validate_policy(best.source, args.task, seeds, max_steps=args.max_steps,
+                              sandbox=args.sandbox)
         prov["evaluation"] = rep.summary()
         _log(f"evaluation: {rep.successes}/{len(rep.episodes)} successes")
     if args.out:
         Path(args.out).write_text(best.source, encoding="utf-8")
         Path(args.out).with_suffix(".json").write_text(json.dumps(prov, indent=2) + "\n")
-    if result.accepted or args.save_rejected:
-        entry = PolicyCache(args.cache_dir).save(args.task, best.source, prov)
-        _log(f"cached: {entry.path}")
     print(best.source)
     return 0 if result.accepted else 1
 
@@ -109,7 +108,8 @@ def cmd_validate(args) -> int:
     seeds = _seeds(args.seeds)
     if args.noise:
         stds = [float(s) for s in args.noise.split(",")]
-        rows = noise_sweep(source, args.task, seeds, stds)
+        rows = noise_sweep(source, args.task, seeds, stds, max_steps=args.max_steps,
+                           sandbox=args.sandbox)
         for row in rows:
             print(f"noise_std={row['noise_std']:.4f} m  success={row['success_rate']:.2f} "
                   f"({row['episodes']} episodes)" + (f"  rejected: {row['static_error']}"
@@ -123,7 +123,8 @@ def cmd_validate(args) -> int:
         print(f"  episode {n}/{len(seeds)} seed {rec.seed}: {mark} ({rec.steps} steps)",
               flush=True)
 
-    rep = validate_policy(source, args.task, seeds, progress=progress if args.verbose else None)
+    rep = validate_policy(source, args.task, seeds, progress=progress if args.verbose else None,
+                          max_steps=args.max_steps, sandbox=args.sandbox)
     if rep.static_error:
         print(f"rejected: {rep.static_error}")
         return 1
@@ -162,6 +163,52 @@ def cmd_cache(args) -> int:
     return 0
 
 
+def cmd_benchmark(args) -> int:
+    from iteach_ros.teacher.benchmark import main as benchmark
+
+    return benchmark(args)
+
+
+def cmd_ship(args) -> int:
+    """Copy a generated program and its provenance (``--out`` of generate) into the shipped
+    policies, replacing the task's current one."""
+    from iteach_ros.teacher.service import SHIPPED_POLICIES
+
+    source = Path(args.file).read_text(encoding="utf-8")
+    prov = json.loads(Path(args.file).with_suffix(".json").read_text(encoding="utf-8"))
+    if prov.get("task") != args.task or not prov.get("accepted"):
+        print(f"{args.file}: not an accepted program for {args.task!r}", file=sys.stderr)
+        return 1
+    target = SHIPPED_POLICIES / args.task
+    for old in target.glob("*"):
+        old.unlink()
+    entry = PolicyCache(SHIPPED_POLICIES).save(args.task, source, prov)
+    print(f"shipped {entry.path}")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of steps, got {value}")
+    return value
+
+
+def _add_max_steps(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-steps", dest="max_steps", type=_positive_int,
+                        help="control steps per validation episode (default: the task's, "
+                             "CEILing's 300; the paper's evaluation used 1000)")
+
+
+def _add_sandbox(parser: argparse.ArgumentParser) -> None:
+    from iteach_ros.core import SANDBOXES
+
+    parser.add_argument("--sandbox", choices=SANDBOXES, default=SANDBOXES[0],
+                        help="where the program runs: worker (a sandbox process under kernel "
+                             "limits and a wall-clock budget, default) | in_process (the "
+                             "in-process guards alone)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m iteach_ros.teacher.cli",
                                      description="LLM teacher: generate, validate and cache "
@@ -177,11 +224,23 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--temperature", type=float)
     gen.add_argument("--max-tokens", dest="max_tokens", type=int)
     gen.add_argument("--model-path", dest="model_path")
-    gen.add_argument("--tries", type=int, default=8, help="candidates validated (default 8)")
-    gen.add_argument("--seeds", default="5", help="validation seeds: N, A:B or a,b,c")
-    gen.add_argument("--accept", type=float, default=0.8, help="success rate to accept")
+    gen.add_argument("--tries", type=int, default=GenerationConfig.max_tries,
+                     help="programs validated at most (default %(default)s)")
+    gen.add_argument("--time-budget", dest="time_budget", type=float,
+                     default=GenerationConfig.time_budget_s,
+                     help="seconds after which no new LLM request starts (default "
+                          "%(default)s; 0: no limit)")
+    gen.add_argument("--seeds", default=str(len(GenerationConfig.seeds)),
+                     help="validation seeds: N, A:B or a,b,c (default %(default)s)")
+    gen.add_argument("--accept", type=float, default=GenerationConfig.accept_rate,
+                     help="success rate to accept (default %(default)s)")
+    gen.add_argument("--seed", type=int, default=0, help="base sampling seed")
+    gen.add_argument("--no-grammar", dest="no_grammar", action="store_true",
+                     help="do not constrain a local model's answers with GBNF grammars")
     gen.add_argument("--holdout", action="store_true",
                      help="leave out the few-shot examples related to this task")
+    _add_max_steps(gen)
+    _add_sandbox(gen)
     gen.add_argument("--final-seeds", dest="final_seeds", default="",
                      help="also evaluate the best candidate on these seeds (e.g. 100:150)")
     gen.add_argument("--out", help="also write the best source (and .json provenance) here")
@@ -196,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--task", required=True)
     val.add_argument("--seeds", default="50")
     val.add_argument("--noise", default="", help="comma-separated position noise stds (m)")
+    _add_max_steps(val)
+    _add_sandbox(val)
     val.add_argument("--json", action="store_true")
     val.add_argument("-v", "--verbose", action="store_true")
     val.set_defaults(func=cmd_validate)
@@ -206,6 +267,27 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--task", dest="task_opt")
     cache.add_argument("--cache-dir", dest="cache_dir")
     cache.set_defaults(func=cmd_cache)
+
+    bench = sub.add_parser("benchmark", help="generate every task from an empty cache and "
+                                             "write results/teacher_generation.md")
+    bench.add_argument("--tasks", default="all", help="'all' or a comma-separated list")
+    bench.add_argument("--modes", default="normal,holdout", help="normal,holdout")
+    bench.add_argument("--model-path", dest="model_path",
+                       help="GGUF of the offline model (default: LLMConfig's)")
+    bench.add_argument("--time-budget", dest="time_budget", type=float,
+                       default=GenerationConfig.time_budget_s,
+                       help="generation budget per task, seconds (default %(default)s)")
+    bench.add_argument("--results", default=str(Path(__file__).resolve().parents[2] / "results"))
+    bench.add_argument("--render-only", dest="render_only", action="store_true",
+                       help="only rewrite the tables from the records")
+    bench.add_argument("--no-doc", "--no-readme", dest="no_readme", action="store_true",
+                       help="do not rewrite the table in docs/results.md")
+    bench.set_defaults(func=cmd_benchmark)
+
+    ship = sub.add_parser("ship", help="make a generated program the task's shipped policy")
+    ship.add_argument("file", help="a program written by generate --out (with its .json)")
+    ship.add_argument("--task", required=True)
+    ship.set_defaults(func=cmd_ship)
     return parser
 
 

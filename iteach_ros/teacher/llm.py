@@ -54,6 +54,10 @@ class LLMConfig:
     n_ctx: context length for 'offline', tokens.
     n_threads: CPU threads for 'offline' generation (None: llama-cpp-python's default, half
         the cores).
+    n_threads_batch: CPU threads for 'offline' prompt evaluation (None: chosen per request,
+        all cores while the rest of the machine is idle, one while other processes keep it
+        busy; llama.cpp's threads wait for each other at every operation, so on two busy
+        cores two threads evaluated a 1,600-token prompt at 8-13 tokens/s and one at 19-32).
     seed: sampling seed for 'offline'.
     prompt_cache_mb: RAM for evaluated prompt prefixes ('offline'; 0 disables; a saved prompt
         takes ~100-130 MB with Qwen2.5-0.5B, so 1200 keeps the planner, action and check
@@ -71,6 +75,7 @@ class LLMConfig:
     model_path: str = str(DEFAULT_MODEL_PATH)
     n_ctx: int = 4096
     n_threads: int | None = None
+    n_threads_batch: int | None = None
     seed: int = 0
     prompt_cache_mb: int = 1200
     fake_responses: list[str] = field(default_factory=list)
@@ -94,9 +99,10 @@ class LLMConfig:
         if int(self.prompt_cache_mb) < 0:
             raise ValueError(f"LLMConfig.prompt_cache_mb must be >= 0, got "
                              f"{self.prompt_cache_mb}")
-        if self.n_threads is not None and int(self.n_threads) <= 0:
-            raise ValueError(f"LLMConfig.n_threads must be positive or None, got "
-                             f"{self.n_threads}")
+        for name in ("n_threads", "n_threads_batch"):
+            value = getattr(self, name)
+            if value is not None and int(value) <= 0:
+                raise ValueError(f"LLMConfig.{name} must be positive or None, got {value}")
         self.model_path = str(Path(self.model_path).expanduser())
 
     @property
@@ -162,18 +168,91 @@ def _load_llama(model_path: str, n_ctx: int, n_threads: int | None, seed: int,
                                    "scripts/setup_local_llm.sh or set LLMConfig.model_path")
             # n_threads None: llama-cpp-python's default (half the cores for generation, all
             # for prompt evaluation); more generation threads than free cores makes its
-            # spinning threads much slower on a busy machine (measured: 115 s vs 13 s).
+            # spinning threads many times slower on a busy machine.
             # n_batch 128 (default 512): the logits buffer, copied into every cached prompt
             # state, is n_batch x vocabulary floats (78 MB instead of 311 MB for Qwen2.5).
             llama = Llama(model_path=model_path, n_ctx=n_ctx, n_threads=n_threads, seed=seed,
                           n_batch=128, verbose=False)
             # Keep the evaluated state of recent prompts: the planner, action and check prompts
-            # each start with a long fixed few-shot prefix that is then evaluated only once
-            # (measured: a repeated prefix answers in ~1-3 s instead of ~10-40 s here).
+            # each start with a long fixed few-shot prefix that is then evaluated only once.
             if prompt_cache_mb > 0:
                 llama.set_cache(_bounded_ram_cache(prompt_cache_mb << 20))
             _LLAMA_CACHE[key] = llama
         return _LLAMA_CACHE[key]
+
+
+def grammar_problem(llama, gbnf: str) -> str | None:
+    """Why llama.cpp cannot use the GBNF text (None when it parses); a grammar that does not
+    parse must never reach the sampler, which would crash on it."""
+    import llama_cpp
+
+    sampler = llama_cpp.llama_sampler_init_grammar(llama._model.vocab, gbnf.encode(), b"root")
+    if not sampler:
+        return "llama.cpp could not parse the grammar"
+    llama_cpp.llama_sampler_free(sampler)
+    return None
+
+
+def grammar_rejects(llama, gbnf: str, text: str) -> str | None:
+    """Where the grammar refuses ``text`` (None when it accepts all of it and may end there),
+    decided by llama.cpp's own grammar sampler token by token."""
+    import ctypes
+    import math
+
+    import llama_cpp
+
+    sampler = llama_cpp.llama_sampler_init_grammar(llama._model.vocab, gbnf.encode(), b"root")
+    if not sampler:
+        return "llama.cpp could not parse the grammar"
+    try:
+        tokens = llama.tokenize(text.encode(), add_bos=False, special=False)
+        eos = llama.token_eos()
+        for i, token in enumerate([*tokens, eos]):
+            data = (llama_cpp.llama_token_data * 1)(llama_cpp.llama_token_data(token, 0.0, 0.0))
+            candidates = llama_cpp.llama_token_data_array(data, 1, -1, False)
+            llama_cpp.llama_sampler_apply(sampler, ctypes.byref(candidates))
+            if math.isinf(data[0].logit):
+                done = llama.detokenize(tokens[:i]).decode(errors="replace")
+                if token == eos:
+                    return f"the text may not end after {done[-40:]!r}"
+                piece = llama.detokenize([token]).decode(errors="replace")
+                return f"refused {piece!r} after {done[-40:]!r}"
+            if token != eos:
+                llama_cpp.llama_sampler_accept(sampler, token)
+        return None
+    finally:
+        llama_cpp.llama_sampler_free(sampler)
+
+
+_GRAMMAR_CHECKED: dict[str, str | None] = {}
+
+
+class _LoadWatch:
+    """Whether other processes keep the CPUs busy: the 1-minute load average less what this
+    process itself ran over the last minute (its CPU time per wall second)."""
+
+    def __init__(self):
+        self.samples: list[tuple[float, float]] = []  # (wall, process CPU time)
+
+    def busy_elsewhere(self) -> float:
+        import time
+
+        now, cpu = time.monotonic(), time.process_time()
+        self.samples = [x for x in self.samples if now - x[0] <= 60.0] + [(now, cpu)]
+        wall0, cpu0 = self.samples[0]
+        own = (cpu - cpu0) / (now - wall0) if now - wall0 > 1.0 else 0.0
+        return max(0.0, os.getloadavg()[0] - own)
+
+
+_LOAD = _LoadWatch()
+
+
+def batch_threads(requested: int | None) -> int:
+    """Prompt-evaluation threads for the next request (see LLMConfig.n_threads_batch)."""
+    if requested:
+        return int(requested)
+    cores = os.cpu_count() or 1
+    return cores if _LOAD.busy_elsewhere() < 0.5 else 1
 
 
 def _role(message: BaseMessage) -> str:
@@ -185,13 +264,18 @@ class LocalLlamaChatModel(BaseChatModel):
 
     The GGUF's own chat template formats the messages; the loaded model is shared between
     instances with the same file and settings. Keeping the few-shot prefix of consecutive
-    prompts identical lets llama.cpp reuse its evaluated prefix.
+    prompts identical lets llama.cpp reuse its evaluated prefix. A ``grammar`` keyword (GBNF
+    text, e.g. ``model.bind(grammar=...)``) constrains the answer with llama.cpp's grammar
+    sampler (``accepts_grammar``: the generator passes grammars only to models that say so).
     """
+
+    accepts_grammar: bool = True
 
     model_path: str
     model_name: str = _DEFAULT_MODELS["offline"]
     n_ctx: int = 4096
     n_threads: int | None = None
+    n_threads_batch: int | None = None
     temperature: float = 0.0
     max_tokens: int = 384
     seed: int = 0
@@ -212,11 +296,25 @@ class LocalLlamaChatModel(BaseChatModel):
         llama = _load_llama(self.model_path, self.n_ctx, self.n_threads, self.seed,
                             self.prompt_cache_mb)
         payload = [{"role": _role(m), "content": str(m.content)} for m in messages]
+        grammar = None
+        if kwargs.get("grammar"):
+            from llama_cpp import LlamaGrammar
+
+            text = str(kwargs["grammar"])
+            if text not in _GRAMMAR_CHECKED:
+                _GRAMMAR_CHECKED[text] = grammar_problem(llama, text)
+            if _GRAMMAR_CHECKED[text]:
+                raise ValueError(f"unusable grammar: {_GRAMMAR_CHECKED[text]}")
+            grammar = LlamaGrammar.from_string(text, verbose=False)
         with _LLAMA_LOCK:  # one llama context: serialise calls from several threads
+            import llama_cpp
+
+            llama_cpp.llama_set_n_threads(llama.ctx, llama.n_threads,
+                                          batch_threads(self.n_threads_batch))
             out = llama.create_chat_completion(
                 messages=payload, temperature=float(kwargs.get("temperature", self.temperature)),
                 max_tokens=int(kwargs.get("max_tokens", self.max_tokens)), stop=stop,
-                seed=int(kwargs.get("seed", self.seed)))
+                seed=int(kwargs.get("seed", self.seed)), grammar=grammar)
         choice = out["choices"][0]
         text = choice["message"].get("content") or ""
         usage = out.get("usage", {})
@@ -244,6 +342,7 @@ def make_chat_model(cfg: LLMConfig) -> BaseChatModel:
     if cfg.provider == "offline":
         return LocalLlamaChatModel(model_path=cfg.model_path, model_name=cfg.model,
                                    n_ctx=cfg.n_ctx, n_threads=cfg.n_threads,
+                                   n_threads_batch=cfg.n_threads_batch,
                                    temperature=cfg.temperature, max_tokens=cfg.max_tokens,
                                    seed=cfg.seed, prompt_cache_mb=cfg.prompt_cache_mb)
     if cfg.provider == "openai":

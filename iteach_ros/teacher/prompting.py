@@ -1,7 +1,9 @@
-"""Hierarchical prompts (planner, action, check), answer parsing and CodePolicy assembly.
+"""Hierarchical prompts (planner, action, check) and CodePolicy assembly; the LLM's answers
+are parsed and checked in :mod:`iteach_ros.teacher.answers`.
 
 The prompts and few-shot examples are data files in ``iteach_ros/teacher/prompts/``
-(``planner.txt``, ``action.txt``, ``check.txt``, ``api.txt``, ``examples.yaml``). Few-shot
+(``planner.txt``, ``action.txt``, ``check.txt``, ``api.txt``, ``examples.yaml``, and
+``plan_steps.gbnf``, the planner's step language under the plan grammar). Few-shot
 examples are chat turns (user request, assistant answer) after the system prompt; the variable
 part of each prompt comes last so a local model can reuse its evaluated prefix.
 """
@@ -10,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import textwrap
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -20,7 +20,8 @@ import yaml
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 PROMPTS_PACKAGE = "iteach_ros.teacher"
-PROMPT_FILES = ("api.txt", "planner.txt", "action.txt", "check.txt", "examples.yaml")
+PROMPT_FILES = ("api.txt", "planner.txt", "action.txt", "check.txt", "examples.yaml",
+                "plan_steps.gbnf")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Example:
     related_tasks: tuple[str, ...]
     steps: tuple[ExampleStep, ...]
     skill: str = ""  # one line for the planner's instructions
+    graspable: tuple[str, ...] = ()  # the objects that can be picked up
 
 
 @dataclass
@@ -50,6 +52,7 @@ class PromptLibrary:
     check: str
     examples: list[Example]
     texts: dict[str, str] = field(default_factory=dict, repr=False)
+    plan_steps: str = ""  # the planner's step language (GBNF rules of the plan grammar)
 
     @classmethod
     def load(cls, directory: str | Path | None = None) -> PromptLibrary:
@@ -61,6 +64,7 @@ class PromptLibrary:
                      for name in PROMPT_FILES}
         examples = [
             Example(task=e["task"], objects=tuple(e["objects"]), skill=e.get("skill", ""),
+                    graspable=tuple(e.get("graspable", ())),
                     related_tasks=tuple(e.get("related_tasks", ())),
                     steps=tuple(ExampleStep(s["instruction"], s["action"].strip(),
                                             s["check"].strip(), bool(s.get("fewshot", False)))
@@ -71,19 +75,21 @@ class PromptLibrary:
         return cls(api=api, planner=texts["planner.txt"].strip(),
                    action=texts["action.txt"].strip().replace("{api}", api),
                    check=texts["check.txt"].strip().replace("{api}", api),
-                   examples=examples, texts=texts)
+                   examples=examples, texts=texts,
+                   plan_steps=texts["plan_steps.gbnf"])
 
     def select(self, task_name: str | None = None, holdout: bool = False) -> PromptLibrary:
         """A copy without the examples related to ``task_name`` when ``holdout`` is set."""
         if not holdout or task_name is None:
             return self
         keep = [e for e in self.examples if task_name not in e.related_tasks]
-        return PromptLibrary(self.api, self.planner, self.action, self.check, keep, self.texts)
+        return PromptLibrary(self.api, self.planner, self.action, self.check, keep, self.texts,
+                             self.plan_steps)
 
     def digest(self) -> str:
         """sha256 over the templates and the examples in use (the 'prompt hash' provenance)."""
         payload = {"templates": {k: v for k, v in self.texts.items() if k != "examples.yaml"},
-                   "examples": [[e.task, e.objects, e.skill,
+                   "examples": [[e.task, e.objects, e.skill, e.graspable,
                                  [(s.instruction, s.action, s.check, s.fewshot) for s in e.steps]]
                                 for e in self.examples]}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -102,13 +108,16 @@ class PromptLibrary:
         return self.planner + ("\nHow to do common things:\n" + "\n".join(skills)
                                if skills else "")
 
-    def planner_messages(self, description: str, objects, feedback: str = "") -> list[BaseMessage]:
+    def planner_messages(self, description: str, objects, feedback: str = "",
+                         graspable=None) -> list[BaseMessage]:
+        """``graspable``: the task's objects that can be picked up (None: not said)."""
         msgs: list[BaseMessage] = [SystemMessage(self.planner_system())]
         for ex in self.examples:
-            msgs.append(HumanMessage(_task_line(ex.task, ex.objects)))
+            msgs.append(HumanMessage(_task_line(ex.task, ex.objects,
+                                                None if graspable is None else ex.graspable)))
             msgs.append(AIMessage("\n".join(f'{i}. composer("{s.instruction}")'
                                             for i, s in enumerate(ex.steps, 1))))
-        request = _task_line(description, objects)
+        request = _task_line(description, objects, graspable)
         if feedback:
             request += "\n" + feedback
         msgs.append(HumanMessage(request))
@@ -138,12 +147,17 @@ class PromptLibrary:
         return msgs
 
 
-def _task_line(description: str, objects) -> str:
-    return f"Task: {description}\nObjects: {list(objects)}"
+def _task_line(description: str, objects, graspable=None) -> str:
+    line = f"Task: {description}\nObjects: {list(objects)}"
+    if graspable is not None:  # the API's can_be_gripped: what the fingers can hold
+        line += f"\nCan be picked up: {list(graspable) if graspable else 'none'}"
+    return line
 
 
 def _step_line(objects, instruction: str) -> str:
-    return f"Objects: {list(objects)}\nStep: {instruction}"
+    # The gripper is listed with the task's objects: a small model binds the objects it is
+    # shown and, told only ['lid'], writes lid.position - lid.position for "move to the lid".
+    return f"Objects: {['gripper', *(o for o in objects if o != 'gripper')]}\nStep: {instruction}"
 
 
 def _check_line(objects, instruction: str, action_code: str) -> str:
@@ -152,75 +166,6 @@ def _check_line(objects, instruction: str, action_code: str) -> str:
 
 def _fence(code: str) -> str:
     return f"```python\n{code.strip()}\n```"
-
-
-# ---- parsing ------------------------------------------------------------------------------------
-_FENCE_RE = re.compile(r"```[ \t]*(?:python|py|Python)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL)
-_COMPOSER_RE = re.compile(r"""composer\(\s*(['"])(.+?)\1\s*\)""")
-_NUMBERED_RE = re.compile(r"^\s*(?:step\s*)?\d+\s*[.):]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
-_NUMPY_IMPORT_RE = re.compile(r"^\s*(import numpy( as np)?|from numpy import .*)\s*$")
-_STATE_CALL_RE = re.compile(r"^\s*(increment_current_step|set_done)\(\s*\)\s*$")
-
-
-def extract_code(text: str) -> str:
-    """The code in an LLM answer: the first fenced block, else the whole text (dedented)."""
-    text = text.replace("\r\n", "\n")
-    match = _FENCE_RE.search(text)
-    code = match.group(1) if match else text.strip().strip("`")
-    return textwrap.dedent(code).strip("\n")
-
-
-def parse_plan(text: str, max_steps: int = 12) -> list[str]:
-    """Step instructions from a planner answer: ``composer("...")`` calls in order, or numbered
-    lines when the model forgot the composer form. Raises ValueError when none is found."""
-    steps = [m.group(2).strip() for m in _COMPOSER_RE.finditer(text)]
-    if not steps:
-        steps = [s.strip().strip('"').strip() for s in _NUMBERED_RE.findall(text)]
-    steps = [s for s in steps if s][:max_steps]
-    if not steps:
-        raise ValueError("the plan has no steps: expected lines like 1. composer(\"...\")")
-    return steps
-
-
-def clean_snippet(code: str, role: str) -> str:
-    """Normalise a generated snippet: drop ``import numpy`` lines (np is provided) and, in
-    action code, bare ``increment_current_step()`` / ``set_done()`` lines (the check decides)."""
-    lines = []
-    for line in code.splitlines():
-        if _NUMPY_IMPORT_RE.match(line):
-            continue
-        if role == "action" and _STATE_CALL_RE.match(line):
-            continue
-        lines.append(line.rstrip())
-    return textwrap.dedent("\n".join(lines)).strip("\n") or "pass"
-
-
-def bind_missing_objects(code: str, objects, context: str = "") -> str:
-    """Prepend ``name = get_object('...')`` for object variables a snippet uses but never
-    binds (a small model's most common slip: the check reads ``gripper`` that only an earlier
-    step defined). Only exact names: 'gripper' and object names with '_' for spaces."""
-    import ast
-
-    try:
-        tree = ast.parse(f"{context}\n{code}")
-    except SyntaxError:
-        return code
-    bound, used = set(), []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            if isinstance(node.ctx, ast.Load):
-                used.append(node.id)
-            else:
-                bound.add(node.id)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, ast.FunctionDef):
-            bound.add(node.name)
-    candidates = {"gripper": "gripper"}
-    candidates.update({o.strip().replace(" ", "_"): o for o in objects})
-    missing = [n for n in dict.fromkeys(used) if n in candidates and n not in bound]
-    lines = [f"{n} = get_object({candidates[n]!r})" for n in missing]
-    return "\n".join([*lines, code]) if lines else code
 
 
 # ---- assembly -----------------------------------------------------------------------------------

@@ -2,114 +2,57 @@
 
 ``validate_policy`` compiles the source in the sandbox (syntax, API names, object names,
 forbidden constructs), then runs it open loop (the teacher's action is executed) in the
-simulator for each seed and reports per-episode outcomes, the success rate and a plain-language
-``feedback()`` that the repair loop hands back to the LLM. Optional Gaussian noise on the object
-positions the CodePolicy sees answers the paper's open question on noisy object states.
+simulator for each seed, in a sandbox worker process under one wall-clock budget for all its
+episodes unless ``sandbox="in_process"``, and reports per-episode outcomes, the success rate and
+a plain-language ``feedback()`` that the repair loop hands back to the LLM. Each episode also
+keeps a trace of the program's steps (:class:`StepTrace`: when each began and finished, how far
+the gripper travelled, whether it had come to rest, what moved), and the task's success
+conditions (:data:`SUCCESS_CONDITIONS`) are checked on its end state, so the search can tell
+which step failed and how, and whether the plan itself is at fault. Optional Gaussian noise on
+the object positions the CodePolicy sees answers the paper's open question on noisy object
+states.
 """
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 
-from iteach_ros.codepolicy.runtime import GRIPPER, ObjectState, TeacherStep
-from iteach_ros.codepolicy.sandbox import SandboxedPolicy, SandboxError, SandboxLimits
+from iteach_ros.codepolicy.runtime import TeacherStep
+from iteach_ros.codepolicy.sandbox import (
+    DEFAULT_SANDBOX,
+    SandboxError,
+    SandboxLimits,
+    validation_policy,
+)
+from iteach_ros.core import tasks
+from iteach_ros.core.state import GRIPPER, ObjectState
+from iteach_ros.teacher.conditions import SUCCESS_CONDITIONS, Condition, check_conditions
+from iteach_ros.teacher.report import (
+    SETTLE_M,
+    SETTLE_WINDOW,
+    EpisodeRecord,
+    FailureClass,
+    StepStats,
+    StepTrace,
+    ValidationReport,
+)
+
+# The report's types are read from here too (``validation.ValidationReport``).
+__all__ = ["SUCCESS_CONDITIONS", "Condition", "EpisodeRecord", "FailureClass", "NoisyPolicy",
+           "StepStats", "StepTrace", "ValidationReport", "noise_sweep", "validate_policy",
+           "validation_budget_s"]
+
+# Wall clock for all of one program's validation episodes (steps, worker starts and restarts;
+# the simulator's time is not counted): at least this much ...
+MIN_BUDGET_S = 60.0
+BUDGET_S_PER_EPISODE = 2.0  # ... or this much per episode, whichever is more
 
 
-@dataclass
-class EpisodeRecord:
-    seed: int
-    success: bool
-    steps: int
-    final_step: int  # the CodePolicy's current_step when the episode ended
-    program_done: bool
-    failure: str | None = None  # 'step_limit', 'program_done_without_success', 'error', ...
-    error: str | None = None  # the sandbox error message, when the program faulted
-    error_kind: str | None = None
-    error_lineno: int | None = None
-    final_positions: dict[str, list[float]] = field(default_factory=dict)
-    moved_m: dict[str, float] = field(default_factory=dict)  # distance from start, metres
-    gripper_closed: bool | None = None  # at the end of the episode
-
-
-@dataclass
-class ValidationReport:
-    task: str
-    seeds: list[int]
-    noise_std: float = 0.0
-    episodes: list[EpisodeRecord] = field(default_factory=list)
-    static_error: str | None = None
-    static_lineno: int | None = None
-
-    @property
-    def static_ok(self) -> bool:
-        return self.static_error is None
-
-    @property
-    def successes(self) -> int:
-        return sum(e.success for e in self.episodes)
-
-    @property
-    def success_rate(self) -> float:
-        return self.successes / len(self.episodes) if self.episodes else 0.0
-
-    def summary(self) -> dict:
-        return {"task": self.task, "seeds": list(self.seeds), "noise_std": self.noise_std,
-                "episodes": len(self.episodes), "successes": self.successes,
-                "success_rate": round(self.success_rate, 4), "static_error": self.static_error}
-
-    def to_dict(self) -> dict:
-        out = self.summary()
-        out["records"] = [asdict(e) for e in self.episodes]
-        return out
-
-    def failing_step(self) -> int | None:
-        """The CodePolicy step most failed episodes ended in (None if none failed)."""
-        failed = [e.final_step for e in self.episodes if not e.success]
-        return collections.Counter(failed).most_common(1)[0][0] if failed else None
-
-    def first_error(self) -> EpisodeRecord | None:
-        return next((e for e in self.episodes if e.error), None)
-
-    def feedback(self, instructions: Sequence[str] = (), detail: bool = True) -> str:
-        """What went wrong, in words an LLM can act on (``detail``: final object positions)."""
-        if self.static_error:
-            return f"The program was rejected before running: {self.static_error}"
-        n = len(self.episodes)
-        failed = [e for e in self.episodes if not e.success]
-        if not failed:
-            return f"The program succeeded in all {n} episodes."
-        parts = [f"The program succeeded in {n - len(failed)} of {n} simulated episodes."]
-        err = self.first_error()
-        if err is not None:
-            count = sum(1 for e in failed if e.error == err.error)
-            parts.append(f"In {count} episode(s) it stopped with an error: {err.error}")
-        step = self.failing_step()
-        stuck = [e for e in failed if e.final_step == step and not e.error]
-        if stuck:
-            what = (f" ('{instructions[step - 1]}')" if 0 < step <= len(instructions) else "")
-            done = sum(e.program_done for e in stuck)
-            if done:
-                parts.append(f"In {done} episode(s) the program finished all its steps but the "
-                             "task was not achieved.")
-            if len(stuck) > done:
-                parts.append(f"In {len(stuck) - done} episode(s) it never finished step "
-                             f"{step}{what} before the time limit.")
-            ex = stuck[0]
-            if ex.final_positions and detail:
-                where = ", ".join(f"{k} at {np.round(v, 3).tolist()}"
-                                  for k, v in ex.final_positions.items())
-                moved = ", ".join(f"{k} {100 * v:.1f} cm" for k, v in ex.moved_m.items()
-                                  if k != GRIPPER)
-                grip = ("" if ex.gripper_closed is None else
-                        f"; the gripper was {'closed' if ex.gripper_closed else 'open'}")
-                parts.append(f"At the end of one such episode: {where}{grip}"
-                             + (f"; distance each object moved: {moved}" if moved else "")
-                             + ".")
-        return " ".join(parts)
+def validation_budget_s(episodes: int) -> float:
+    return max(MIN_BUDGET_S, BUDGET_S_PER_EPISODE * episodes)
 
 
 class NoisyPolicy:
@@ -143,46 +86,59 @@ class NoisyPolicy:
         return self.policy.step(noisy)
 
 
-def default_env_factory(task: str):
+def default_env_factory(task: str, max_steps: int | None = None):
     from iteach_ros.sim import make_env
 
-    return make_env(task, render_wrist=False)
-
-
-def task_object_names(task: str) -> tuple[str, ...]:
-    from iteach_ros.sim import TASKS
-
-    return tuple(TASKS[task].object_names)
+    return make_env(task, render_wrist=False, max_steps=max_steps)
 
 
 def validate_policy(source: str, task: str, seeds: Sequence[int], *,
                     env_factory: Callable | None = None, object_names: Sequence[str] | None = None,
                     noise_std: float = 0.0, noise_seed: int = 0,
                     limits: SandboxLimits | None = None, env=None,
-                    progress: Callable[[int, EpisodeRecord], None] | None = None
-                    ) -> ValidationReport:
-    """Static checks, then one open-loop episode per seed; never raises for program faults."""
+                    progress: Callable[[int, EpisodeRecord], None] | None = None,
+                    max_steps: int | None = None, sandbox: str = DEFAULT_SANDBOX,
+                    budget_s: float | None = None) -> ValidationReport:
+    """Static checks, then one open-loop episode per seed; never raises for program faults.
+
+    ``max_steps``: the episodes' step limit (default: the task's); it configures the default
+    environment, so it cannot be combined with ``env`` or ``env_factory``.
+    ``sandbox``: ``worker`` (default: the program runs in a sandbox worker process; a worker
+    that dies fails its episode, the next runs in a fresh one) or ``in_process``.
+    ``budget_s``: the worker's wall-clock budget for all episodes (default
+    ``validation_budget_s(len(seeds))``); once spent, the remaining episodes fail at once with
+    a 'timeout' error.
+    """
     from iteach_ros.sim.rollout import run_policy_episode
+
+    if max_steps is not None and (env is not None or env_factory is not None):
+        raise ValueError("max_steps configures the default environment; set the step limit "
+                         "on the env (or in env_factory) instead")
 
     report = ValidationReport(task=task, seeds=list(seeds), noise_std=float(noise_std))
     if object_names is None:
-        object_names = task_object_names(task)
+        object_names = tasks.object_names(task)
+    budget = validation_budget_s(len(report.seeds)) if budget_s is None else budget_s
     try:
-        policy = SandboxedPolicy(source, object_names, limits, filename=f"<codepolicy {task}>")
+        policy = validation_policy(source, object_names, budget_s=budget, limits=limits,
+                                   filename=f"<codepolicy {task}>", sandbox=sandbox)
     except SandboxError as exc:
         report.static_error, report.static_lineno = exc.message, exc.lineno
         return report
     runner = NoisyPolicy(policy, noise_std, noise_seed) if noise_std > 0 else policy
     own_env = env is None
-    env = env if env is not None else (env_factory or default_env_factory)(task)
     try:
+        if env is None:
+            env = env_factory(task) if env_factory else default_env_factory(task, max_steps)
         for seed in seeds:
             last = {}
+            tracer = _Tracer(policy)
 
-            def record(_env, obs, last=last):
+            def record(_env, obs, last=last, tracer=tracer):
                 last.setdefault("first", obs)
                 last["obs"] = obs
                 last["n"] = last.get("n", -1) + 1
+                tracer.observe(last["n"], obs.objects)
 
             try:
                 res = run_policy_episode(env, runner, seed=seed, record=record)
@@ -206,13 +162,66 @@ def validate_policy(source: str, task: str, seeds: Sequence[int], *,
                     for k, v in obs.objects.items() if k in first}
                 if GRIPPER in obs.objects:
                     rec.gripper_closed = bool(obs.objects[GRIPPER].closed)
+                rec.trace = tracer.finish()
+                rec.conditions = check_conditions(task, first, obs.objects)
             report.episodes.append(rec)
             if progress is not None:
                 progress(len(report.episodes), rec)
     finally:
-        if own_env and hasattr(env, "close"):
+        policy.close()
+        if own_env and env is not None and hasattr(env, "close"):
             env.close()
     return report
+
+
+class _Tracer:
+    """Cuts an episode's observations into the program's steps (the step a program is in when
+    it reads an observation is ``policy.current_step`` after the previous one)."""
+
+    def __init__(self, policy):
+        self.policy = policy
+        self.traces: list[StepTrace] = []
+        self.path: list[np.ndarray] = []  # gripper positions during the current step
+        self.start_objects: dict = {}
+        self.objects: dict = {}
+
+    def observe(self, index: int, objects: dict) -> None:
+        step = int(self.policy.current_step)
+        if not self.traces or self.traces[-1].step != step:
+            if self.traces:
+                self._close(index)
+            self.traces.append(StepTrace(step=step, start=index))
+            self.path = []
+            self.start_objects = objects
+        if GRIPPER in objects:
+            self.path.append(np.asarray(objects[GRIPPER].position, dtype=float))
+        self.objects = objects
+
+    def _close(self, end: int | None) -> None:
+        t = self.traces[-1]
+        t.end = end
+        path = np.asarray(self.path) if self.path else np.zeros((0, 3))
+        if len(path) > 1:
+            t.gripper_path_m = round(float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum()), 4)
+            tail = path[-SETTLE_WINDOW:]
+            t.gripper_settled = bool(len(path) >= SETTLE_WINDOW and np.linalg.norm(
+                tail - tail[-1], axis=1).max() < SETTLE_M)
+        t.moved_m = {k: round(float(np.linalg.norm(np.asarray(v.position, float)
+                                                   - np.asarray(self.start_objects[k].position,
+                                                                float))), 4)
+                     for k, v in self.objects.items() if k in self.start_objects}
+        grip = self.objects.get(GRIPPER)
+        if grip is not None:
+            t.gripper_closed = bool(grip.closed)
+            t.gripper_to_m = {k: round(float(np.linalg.norm(np.asarray(v.position, float)
+                                                            - np.asarray(grip.position, float))),
+                                       4)
+                              for k, v in self.objects.items() if k != GRIPPER}
+
+    def finish(self) -> list[StepTrace]:
+        if self.traces:
+            self._close(None)
+        return self.traces
 
 
 def noise_sweep(source: str, task: str, seeds: Sequence[int], stds: Sequence[float],

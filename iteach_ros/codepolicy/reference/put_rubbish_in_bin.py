@@ -26,7 +26,7 @@ elif current_step == 4:
     if np.all(np.abs(goal - rubbish.position) < 0.01):
         increment_current_step()
 elif current_step == 5:
-    goal = bin_.position + np.array([0.0, 0.0, 0.16])
+    goal = bin_.position  # the drop point above the opening
     move_gripper(goal - rubbish.position)
     if np.all(np.abs(goal - rubbish.position) < 0.01):
         increment_current_step()

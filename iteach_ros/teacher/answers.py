@@ -1,0 +1,220 @@
+"""The LLM's answers to the hierarchical prompts, parsed and checked (ROS-free): the plan's
+steps, the code of a snippet, and the problems a snippet or plan has before it is run
+(objects off the task, API misuse, attributes meaningful for other objects)."""
+
+from __future__ import annotations
+
+import ast
+import re
+import textwrap
+
+from iteach_ros.codepolicy.runtime import OBJECT_ATTRIBUTES
+
+_FENCE_RE = re.compile(r"```[ \t]*(?:python|py|Python)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL)
+_COMPOSER_RE = re.compile(r"""composer\(\s*(['"])(.+?)\1\s*\)""")
+_NUMBERED_RE = re.compile(r"^\s*(?:step\s*)?\d+\s*[.):]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+_NUMPY_IMPORT_RE = re.compile(r"^\s*(import numpy( as np)?|from numpy import .*)\s*$")
+_STATE_CALL_RE = re.compile(r"^\s*(increment_current_step|set_done)\(\s*\)\s*$")
+
+
+def extract_code(text: str) -> str:
+    """The code in an LLM answer: the first fenced block, else the whole text (dedented)."""
+    text = text.replace("\r\n", "\n")
+    match = _FENCE_RE.search(text)
+    code = match.group(1) if match else text.strip().strip("`")
+    return textwrap.dedent(code).strip("\n")
+
+
+def parse_plan(text: str, max_steps: int = 12) -> list[str]:
+    """Step instructions from a planner answer: ``composer("...")`` calls in order, or numbered
+    lines when the model forgot the composer form. Raises ValueError when none is found."""
+    steps = [m.group(2).strip() for m in _COMPOSER_RE.finditer(text)]
+    if not steps:
+        steps = [s.strip().strip('"').strip() for s in _NUMBERED_RE.findall(text)]
+    steps = [s for s in steps if s][:max_steps]
+    if not steps:
+        raise ValueError("the plan has no steps: expected lines like 1. composer(\"...\")")
+    return steps
+
+
+OFF_TASK = "the task is about the "  # a plan problem that makes the plan not worth trying
+
+
+def plan_problems(steps: list[str], description: str, objects, foreign=(),
+                  graspable=None) -> list[str]:
+    """What is wrong with a parsed plan before any code is written: it names objects of the
+    few-shot examples that the task does not have (``foreign``), it never names an object the
+    task description names (the task is about it), or it repeats one step three times or more.
+    """
+    joined = " ".join(steps).lower()
+
+    def named(name: str, text: str) -> bool:
+        return re.search(rf"\b{re.escape(name.lower())}\b", text) is not None
+
+    problems = []
+    strays = [o for o in foreign if named(o, joined)]
+    if strays:
+        problems.append(f"the plan mentions {', '.join(repr(o) for o in strays)}, which this "
+                        f"task does not have; its objects are {list(objects)}")
+    missing = [o for o in objects if named(o, description.lower()) and not named(o, joined)]
+    if missing:
+        problems.append(f"{OFF_TASK}{' and the '.join(missing)}, which no step mentions")
+    if graspable is not None:
+        for s in steps:
+            m = re.match(r"close the gripper on the (.+)$", s.strip().lower())
+            if m and m.group(1) in {o.lower() for o in objects} and m.group(1) not in {
+                    g.lower() for g in graspable}:
+                problems.append(f"the {m.group(1)} cannot be picked up ("
+                                + (f"only the {' and the '.join(graspable)}" if graspable
+                                   else "nothing here can") + ")")
+    repeated = sorted({s for s in steps if steps.count(s) >= 3})
+    if repeated:
+        problems.append(f"the step {repeated[0]!r} is repeated {steps.count(repeated[0])} times")
+    return problems
+
+
+def step_objects(instruction: str, objects) -> list[str]:
+    """The task's objects a step's instruction names, whole words, longest names first (so
+    'microwave door' does not also name the 'microwave'), in the task's order."""
+    text = f" {instruction.lower()} "
+    found = set()
+    for name in sorted(objects, key=lambda o: -len(o)):
+        pattern = rf"\b{re.escape(str(name).lower())}\b"
+        if re.search(pattern, text):
+            found.add(name)
+            text = re.sub(pattern, " ", text)
+    return [o for o in objects if o in found]
+
+
+def object_problems(code: str, focus, objects, context: str = "") -> list[str]:
+    """A step that names objects (``focus``) but whose code works on others: the motion code of
+    a step that moves the gripper must get every object the step names and no other object of
+    the task (a small model writes the wall outlet for "move to the charger"). ``context``:
+    code before the snippet (a check's motion code)."""
+    if not focus:
+        return []
+    used = set(re.findall(r"get_object\(\s*['\"]([^'\"]+)['\"]\s*\)", f"{context}\n{code}"))
+    problems = []
+    others = sorted(o for o in used if o in objects and o not in focus)
+    if others:
+        problems.append(f"the step is about the {' and the '.join(focus)}, but the code uses "
+                        f"the {' and the '.join(others)}")
+    if "move_gripper" in f"{context}\n{code}":
+        missing = [o for o in focus if o not in used]
+        if missing:
+            problems.append(f"the step is about the {' and the '.join(missing)}: use "
+                            + ", ".join(f"get_object({o!r})" for o in missing))
+    return problems
+
+
+def clean_snippet(code: str, role: str) -> str:
+    """Normalise a generated snippet: drop ``import numpy`` lines (np is provided) and, in
+    action code, bare ``increment_current_step()`` / ``set_done()`` lines (the check decides)."""
+    lines = []
+    for line in code.splitlines():
+        if _NUMPY_IMPORT_RE.match(line):
+            continue
+        if role == "action" and _STATE_CALL_RE.match(line):
+            continue
+        lines.append(line.rstrip())
+    return textwrap.dedent("\n".join(lines)).strip("\n") or "pass"
+
+
+def lint_snippet(code: str, context: str = "") -> list[str]:
+    """Slips the sandbox allows but that never make sense in a step: a difference of a value
+    with itself (``lid.position - lid.position`` is always zero), and an attribute read from an
+    object that never has it (the attribute table's scope: ``.closed`` is the gripper's, so
+    ``get_object('lid').closed`` is always False). ``context``: code before the snippet (the
+    step's motion code, for a check), whose variables the snippet may use."""
+
+    try:
+        tree = ast.parse(code)
+        bound = _object_variables(ast.parse(f"{context}\n{code}"))
+    except SyntaxError:
+        return []
+    problems = [f"line {node.lineno}: {ast.unparse(node)} is always zero"
+                for node in ast.walk(tree)
+                if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub)
+                and ast.dump(node.left) == ast.dump(node.right)]
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute) or node.attr not in _SCOPED_ATTRIBUTES:
+            continue
+        owner = _object_of(node.value, bound)
+        scope, falsy = _SCOPED_ATTRIBUTES[node.attr]
+        if owner is None or (owner == "gripper") == (scope == _GRIPPER_ONLY):
+            continue
+        problems.append(f"line {node.lineno}: {ast.unparse(node)} is always {falsy}: "
+                        f".{node.attr} is meaningful for {scope} only")
+    return problems
+
+
+def _scoped_attributes() -> dict[str, tuple[str, str]]:
+    """attribute -> (the objects it is meaningful for, its value elsewhere), from the attribute
+    table, for the attributes meaningful for the gripper only or for objects only."""
+
+    out = {}
+    for a in OBJECT_ATTRIBUTES:
+        if a.objects == "gripper":
+            out[a.name] = (_GRIPPER_ONLY, "False" if a.value == "bool" else "None")
+        elif a.objects != "all" and a.value == "bool":
+            out[a.name] = (a.objects, "False")
+    return out
+
+
+_GRIPPER_ONLY = "the gripper"
+_SCOPED_ATTRIBUTES = _scoped_attributes()
+
+
+def _object_variables(tree) -> dict[str, str]:
+
+    bound = {}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)):
+            name = _get_object_literal(node.value)
+            if name is not None:
+                bound[node.targets[0].id] = name
+    return bound
+
+
+def _get_object_literal(node) -> str | None:
+
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == "get_object" and len(node.args) == 1
+            and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+        return node.args[0].value
+    return None
+
+
+def _object_of(node, bound: dict[str, str]) -> str | None:
+
+    if isinstance(node, ast.Name):
+        return bound.get(node.id)
+    return _get_object_literal(node)
+
+
+def bind_missing_objects(code: str, objects, context: str = "") -> str:
+    """Prepend ``name = get_object('...')`` for object variables a snippet uses but never
+    binds (a small model's most common slip: the check reads ``gripper`` that only an earlier
+    step defined). Only exact names: 'gripper' and object names with '_' for spaces."""
+
+    try:
+        tree = ast.parse(f"{context}\n{code}")
+    except SyntaxError:
+        return code
+    bound, used = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                used.append(node.id)
+            else:
+                bound.add(node.id)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.FunctionDef):
+            bound.add(node.name)
+    candidates = {"gripper": "gripper"}
+    candidates.update({o.strip().replace(" ", "_"): o for o in objects})
+    missing = [n for n in dict.fromkeys(used) if n in candidates and n not in bound]
+    lines = [f"{n} = get_object({candidates[n]!r})" for n in missing]
+    return "\n".join([*lines, code]) if lines else code
