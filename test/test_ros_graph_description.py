@@ -13,17 +13,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from iteach_ros.ros.graph import LAUNCH_ARGUMENTS, NODES, RECORDER, coerce, node_overrides
+from iteach_ros.ros.graph import LAUNCH_ARGUMENTS, NODES, STANDALONE, coerce, node_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_yaml_matches_the_declared_parameters():
     config = yaml.safe_load((ROOT / "config" / "iteach.yaml").read_text())
-    for spec in NODES + (RECORDER,):
+    for spec in NODES + STANDALONE:
         section = config[f"/**/{spec.name}"]["ros__parameters"]
         assert section == spec.defaults(), spec.name
-    assert set(config) == {f"/**/{s.name}" for s in NODES + (RECORDER,)}
+    assert set(config) == {f"/**/{s.name}" for s in NODES + STANDALONE}
 
 
 def test_launch_arguments_are_typed_like_the_parameters():
@@ -119,7 +119,7 @@ def test_launch_file_builds_the_launchers_graph(monkeypatch, tmp_path):
 
 
 def test_node_executables_exist_for_ros2_run():
-    for spec in NODES + (RECORDER,):
+    for spec in NODES + STANDALONE:
         script = ROOT / "nodes" / spec.name
         assert script.is_file() and script.stat().st_mode & 0o111, spec.name
         assert spec.module in script.read_text()

@@ -96,6 +96,15 @@ NODES: tuple[NodeSpec, ...] = (
         "pace": Param("episode", "episode: each episode waits for the learner's training "
                       "(training_status); free: never waits", choices=PACES,
                       dynamic=True),
+        "command_interface": Param("project", "what it steps on: project (the arbiter's "
+                                   "executed_action) | robot (the robot contract: ee_twist + "
+                                   "gripper_command from a policy node)",
+                                   choices=("project", "robot")),
+        "policy_reset_service": Param("reset_policy", "robot interface: std_srvs/Trigger "
+                                      "called before each episode ('' = none)"),
+        "workspace_low": Param([-1.0, -1.0, -0.1], "robot interface: the tool point's box, "
+                               "lower corner (world frame, m)"),
+        "workspace_high": Param([1.5, 1.0, 1.5], "robot interface: the box's upper corner"),
     }, doc="owns the simulator; publishes observations, steps on executed actions"),
     NodeSpec("teacher", "iteach_ros.ros.teacher_node", {
         **PROCESS_PARAMETERS,
@@ -158,6 +167,34 @@ RECORDER = NodeSpec("recorder", "iteach_ros.ros.recorder_node", {
     "namespaces": Param([""], "pipelines whose topics are recorded"),
     "topics": Param([""], "extra topics, 'name' or 'name:pkg/msg/Type'"),
 }, per_pipeline=False, doc="writes every graph topic to MCAP")
+
+# Deployment: a trained policy on the robot contract (ros/robot_contract.py), not part of the
+# training graph; config/iteach.yaml holds its defaults with the others.
+POLICY = NodeSpec("policy", "iteach_ros.ros.policy_node", {
+    **PROCESS_PARAMETERS,
+    "checkpoint": Param("", "policy checkpoint (the learner's checkpoint.pt or a runner's "
+                        "policy file); required"),
+    "base_frame": Param("world", "frame_id of the twist commands: the robot's base frame"),
+    "arm_joints": Param(["panda_joint1", "panda_joint2", "panda_joint3", "panda_joint4",
+                         "panda_joint5", "panda_joint6", "panda_joint7"],
+                        "joint_states names of the arm's joints, in the learner's order"),
+    "finger_joints": Param(["panda_finger_joint1"], "joint_states names of the fingers (one: "
+                           "it counts for both); the gripper command's names"),
+    "control_period_s": Param(0.05, "control period: a step slower than this is warned about",
+                              (0.001, 10.0)),
+    "stale_after_s": Param(0.25, "inputs older than this stop the arm (zero twist)",
+                           (0.001, 60.0), dynamic=True),
+    "sync_tolerance_s": Param(0.0, "largest stamp difference of an image and a joint state "
+                              "acted on together (0: equal stamps, one clock)", (0.0, 1.0)),
+    "input_qos": Param("sensor_data", "inputs' QoS: sensor_data (best effort) | reliable",
+                       choices=("sensor_data", "reliable")),
+    "velocity_scale": Param(1.0, "scales every commanded velocity (1: the paper's 1 cm per "
+                            "step)", (0.01, 2.0), dynamic=True),
+    "max_linear_speed": Param(0.5, "cap on the commanded speed, m/s", (0.001, 5.0),
+                              dynamic=True),
+    "torch_threads": Param(1, "torch threads (0: torch's default)", (0, 256)),
+}, per_pipeline=False, doc="a trained policy on the robot contract, with latency diagnostics")
+STANDALONE = (RECORDER, POLICY)  # nodes outside the training graph
 
 
 @dataclass(frozen=True)
@@ -278,7 +315,7 @@ def parameter_table() -> str:
     """Every node's parameters as a Markdown table (docs/topics.md's, generated from here)."""
     lines = ["| node | parameter | default | range / choices | at run time | what it is |",
              "|---|---|---|---|---|---|"]
-    for spec in NODES + (RECORDER,):
+    for spec in NODES + STANDALONE:
         for name, p in spec.parameters.items():
             allowed = (" \\| ".join(p.choices) if p.choices else
                        "" if p.range is None else

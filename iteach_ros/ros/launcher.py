@@ -24,7 +24,9 @@ from pathlib import Path
 from iteach_ros.ros.graph import (
     GRAPH_ARGUMENTS,
     LAUNCH_ARGUMENTS,
+    NODE_BY_NAME,
     NODES,
+    POLICY,
     RECORDER,
     node_overrides,
     pipeline_namespaces,
@@ -44,7 +46,7 @@ def _param_arg(name: str, value) -> str:
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, list):
-        text = "[" + ",".join(f"'{v}'" for v in value) + "]"
+        text = "[" + ",".join(f"'{v}'" if isinstance(v, str) else str(v) for v in value) + "]"
     elif value == "":
         text = "''"  # rcl refuses an empty override; YAML's empty string
     else:
@@ -103,6 +105,25 @@ def build_processes(arguments: dict[str, str], pipelines: int = 1, record: bool 
         if record_output:
             extra["output"] = record_output
         specs.append(ProcessSpec(RECORDER.name, RECORDER.name, command(RECORDER, "", extra)))
+    return specs
+
+
+def build_robot_processes(parameters: dict[str, dict], params_file: str = "",
+                          python: str = sys.executable) -> list[ProcessSpec]:
+    """A deployed policy against the simulator through the robot contract only: sim_bridge
+    with ``command_interface: robot`` and the ``policy`` node (``parameters``: {node: {name:
+    value}}, the policy's ``checkpoint`` at least)."""
+    params = find_params_file(params_file)
+    sim = {**parameters.get("sim_bridge", {}), "command_interface": "robot"}
+    specs = []
+    for spec, values in ((NODE_BY_NAME["sim_bridge"], sim),
+                         (POLICY, parameters.get("policy", {}))):
+        cmd = [python, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}"]
+        if params is not None:
+            cmd += ["--params-file", str(params)]
+        for name, value in values.items():
+            cmd += ["-p", _param_arg(name, value)]
+        specs.append(ProcessSpec(spec.name, spec.name, cmd))
     return specs
 
 

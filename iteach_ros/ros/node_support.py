@@ -18,14 +18,14 @@ from iteach_ros.ros.graph import (
     EXECUTORS,
     NODE_BY_NAME,
     PROCESS_PARAMETERS,
-    RECORDER,
+    STANDALONE,
     NodeSpec,
     Param,
 )
 
 
 def spec_for(name: str) -> NodeSpec:
-    return RECORDER if name == RECORDER.name else NODE_BY_NAME[name]
+    return next((s for s in STANDALONE if s.name == name), None) or NODE_BY_NAME[name]
 
 
 def _descriptor(name: str, p: Param) -> ParameterDescriptor:
@@ -55,7 +55,8 @@ def declare_from_graph(node: Node, spec_name: str) -> SimpleNamespace:
     for name, p in spec.parameters.items():
         descriptor = _descriptor(name, p)
         try:
-            if isinstance(p.default, list):  # a string array: its type cannot come from []
+            if isinstance(p.default, list) and all(isinstance(x, str) for x in p.default):
+                # a string array: its type cannot come from []
                 param = node.declare_parameter(name, Parameter.Type.STRING_ARRAY, descriptor)
                 value = param.value if param.value is not None else list(p.default)
             else:

@@ -40,7 +40,12 @@ class EpisodeFlow:
         # The graph is connected when enough nodes observe: a fixed sleep alone races discovery.
         observers = self.observation_pub.get_subscription_count()
         arbiters = self.count_publishers(self.executed_sub.topic_name)
-        if observers < self.params.min_subscribers or arbiters == 0:
+        if self.robot:  # the robot contract: the policy node is the graph
+            missing = self.robot_waiting_for()
+            if missing:
+                self.report(f"waiting for {missing}")
+                return
+        elif observers < self.params.min_subscribers or arbiters == 0:
             self.report(f"waiting for the graph: {observers}/{self.params.min_subscribers} "
                         f"observation subscribers (teacher, learner), {arbiters} "
                         f"executed-action publishers (the arbiter)")
@@ -107,7 +112,10 @@ class EpisodeFlow:
         self.seed, self.evaluation = seed, evaluation
         self.active = True
         self.publish_event(EpisodeEvent.STARTED, "", 0)
-        self.publish_observation(obs)
+        if self.robot:
+            self.robot_begin(lambda: self.publish_observation(obs))
+        else:
+            self.publish_observation(obs)
 
     def end_episode(self, event: int, reason: str, steps: int) -> None:
         self.active = False

@@ -63,11 +63,12 @@ from iteach_ros.ros.node_support import (
 )
 from iteach_ros.ros.scene_frames import SceneFramesPublisher
 from iteach_ros.ros.sim_bridge_episodes import EpisodeFlow, Goal
+from iteach_ros.ros.sim_bridge_robot import RobotInterface
 
 SUCCESS = TransitionCallbackReturn.SUCCESS
 
 
-class SimBridgeNode(EpisodeFlow, LifecycleNode):
+class SimBridgeNode(EpisodeFlow, RobotInterface, LifecycleNode):
     def __init__(self):
         super().__init__("sim_bridge")
         self.params = p = declare_from_graph(self, "sim_bridge")
@@ -129,6 +130,7 @@ class SimBridgeNode(EpisodeFlow, LifecycleNode):
         self.event_sub = topics.EPISODE_EVENT.subscription(self, self.other_event_callback)
         self.status_sub = topics.TRAINING_STATUS.subscription(self, self.status_callback)
         self.reset_srv = topics.RESET_EPISODE.server(self, self.reset_callback)
+        self.robot_configure()  # command_interface: robot
         if self.action_server is None:  # kept by cleanup: it sends an aborted goal's result
             self.action_server = ActionServer(
                 self, topics.RUN_EPISODES.type, topics.RUN_EPISODES.name, self.execute_goal,
@@ -186,6 +188,7 @@ class SimBridgeNode(EpisodeFlow, LifecycleNode):
         for pub in (self.observation_pub, self.image_pub, self.joint_pub, self.poses_pub,
                     self.event_pub, self.diagnostics_pub):
             self.destroy_publisher(pub)
+        self.robot_destroy()
         self.frames.destroy()
         self._close()
         return SUCCESS
@@ -225,10 +228,13 @@ class SimBridgeNode(EpisodeFlow, LifecycleNode):
                                      evaluation=self.evaluation, run_id=self.run_id)
         self.last_obs = obs_msg
         self._send(obs_msg)
-        # Visualisation only: no serialisation on the lock-step path when nobody looks.
-        if obs.wrist_rgb is not None and self.image_pub.get_subscription_count():
+        # Visualisation only: no serialisation on the lock-step path when nobody looks (the
+        # robot interface publishes both topics with every observation).
+        if self.robot:
+            pass
+        elif obs.wrist_rgb is not None and self.image_pub.get_subscription_count():
             self.image_pub.publish(obs_msg.wrist_image)
-        if self.joint_pub.get_subscription_count():
+        if not self.robot and self.joint_pub.get_subscription_count():
             self.joint_pub.publish(joint_state_msg(obs_msg))
         if self.poses_pub.get_subscription_count():
             self.poses_pub.publish(object_poses_msg(obs_msg))
@@ -236,6 +242,8 @@ class SimBridgeNode(EpisodeFlow, LifecycleNode):
 
     def _send(self, obs_msg) -> None:
         self.observation_pub.publish(obs_msg)
+        if self.robot:
+            self.robot_send(obs_msg)
         self.lockstep.expect(step_key(obs_msg), self.now())
 
     def publish_diagnostics(self) -> None:

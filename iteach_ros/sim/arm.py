@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from iteach_ros.core import FINGER_OPEN_M
+
 ARM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))
 ARM_ACTUATORS = tuple(f"act{i}" for i in range(1, 8))
 FINGER_JOINTS = ("finger_joint1", "finger_joint2")
@@ -27,7 +29,7 @@ TCP_SITE = "tcp"
 ARM_BASE_BODY = "link0"  # the arm's root body: it and every body below it are the robot
 # Franka "ready" pose: hand pointing down, fingers closing along the world y axis.
 HOME_QPOS = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
-FINGER_OPEN = 0.04  # per finger, metres (Panda hand: 8 cm stroke)
+FINGER_OPEN = FINGER_OPEN_M  # per finger, metres
 
 
 @dataclass(frozen=True)

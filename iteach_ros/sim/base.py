@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from iteach_ros.core import ACTION_DIMS, CONTROL_HZ
+from iteach_ros.core import ACTION_DIMS, CONTROL_HZ, ROTATION_STEP_RAD, TRANSLATION_STEP_M
 from iteach_ros.core.tasks import TaskInfo
 
-TRANSLATION_STEP_M = 0.01  # action 1.0 moves the tool 1 cm per control step (paper)
-ROTATION_STEP_RAD = 0.05  # 7-D mode: action 1.0 rotates 0.05 rad per control step
+__all__ = ["ROTATION_STEP_RAD", "TRANSLATION_STEP_M", "TaskEnvBase"]
 
 
 class TaskEnvBase:
