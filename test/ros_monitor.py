@@ -106,7 +106,11 @@ def nodes_in_this_process(make_nodes, args=None):
     """rclpy initialised (``args``: e.g. parameter overrides), the nodes ``make_nodes()`` returns
     on one executor; yields (nodes, spin_until), spin_until(predicate, timeout=10.0) -> bool."""
     rclpy.init(args=args)
-    nodes = make_nodes()
+    try:
+        nodes = make_nodes()
+    except BaseException:
+        rclpy.try_shutdown()  # a node that cannot start leaves no context behind
+        raise
     executor = SingleThreadedExecutor()
     for node in nodes:
         executor.add_node(node)

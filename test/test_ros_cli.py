@@ -81,6 +81,23 @@ def test_the_launch_ends_when_every_simulator_has_finished(env, tmp_path):
     assert (tmp_path / "learner.pt").exists()
 
 
+def test_the_deploy_launch_runs_a_policy_against_the_simulator_and_ends(env, tmp_path):
+    from iteach_ros.learning.buffer import ReplayBuffer
+    from iteach_ros.learning.policy import CeilingPolicy, PolicyConfig
+    from iteach_ros.learning.trainer import Trainer, TrainerConfig
+
+    ckpt = Trainer(CeilingPolicy(PolicyConfig(image_size=32)), ReplayBuffer(),
+                   TrainerConfig()).save_checkpoint(tmp_path / "policy.pt")
+    proc = subprocess.run([ROS2, "launch", "iteach_ros", "deploy.launch.py",
+                           f"checkpoint:={ckpt}", "sim:=true", "task:=reach_target",
+                           "episodes:=2", "image_size:=32"], env=env, capture_output=True,
+                          text=True, timeout=240)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "2 episodes done" in out and "the simulator's episodes are done" in out, out[-3000:]
+    assert out.count("process has finished cleanly") == 2, out[-3000:]
+
+
 def test_a_failing_node_ends_the_launch_with_its_reason(env):
     proc = launch(env, *FAST, "policy_source:=/nonexistent/policy.py")
     out, _ = proc.communicate(timeout=120)

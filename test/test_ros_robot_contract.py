@@ -40,7 +40,7 @@ def test_the_deployed_policy_matches_the_project_message_path(trained, tmp_path)
                         EPISODES, "project messages", progress=False, env=env)
     robot = run_phase(build_robot_processes({
         "sim_bridge": {"task": TASK, "episodes": EPISODES, "seed": SEED, "evaluation": True,
-                       "image_size": SIZE, "pace": "free"},
+                       "image_size": SIZE},
         "policy": {"checkpoint": str(learner_dir / CHECKPOINT), "input_qos": "reliable",
                    "stale_after_s": 2.0}}), EPISODES, "robot contract", progress=False, env=env)
     outcome = {"project": [(r["seed"], r["success"], r["steps"]) for r in project],

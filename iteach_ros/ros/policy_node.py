@@ -96,7 +96,6 @@ class PolicyNode(Node):
         self.gripper_pub = contract.GRIPPER.publisher(self)
         self.diagnostics_pub = topics.DIAGNOSTICS.publisher(self)
         self.create_service(Trigger, RESET_SERVICE, self.reset_callback)
-        self.started = time.monotonic()
         self.create_timer(p.control_period_s, self.watchdog)
         self.create_timer(1.0, self.publish_diagnostics)
         watch_parameters(self, "policy", p, self.apply_parameter)
@@ -170,8 +169,10 @@ class PolicyNode(Node):
                                                   self.params.base_frame))
 
     def watchdog(self) -> None:
-        last = self.input_at if self.input_at is not None else self.started
-        age = time.monotonic() - last
+        if self.input_at is None:  # nothing heard yet: the arm is held, nothing to warn about
+            self.stop_arm()
+            return
+        age = time.monotonic() - self.input_at
         if age <= self.params.stale_after_s:
             return
         if not self.stale:

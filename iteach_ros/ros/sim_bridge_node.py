@@ -81,7 +81,8 @@ class SimBridgeNode(EpisodeFlow, RobotInterface, LifecycleNode):
         self.frames: SceneFramesPublisher | None = None  # configure creates it
         self.action_server = None  # from the first configure on (goals only while active)
         self.lockstep = SimLockStep(p.action_timeout_s, p.max_action_retries)
-        self.gate = EpisodeGate(p.pace)
+        # No learner trains behind the robot contract: nothing to wait for.
+        self.gate = EpisodeGate("free" if p.command_interface == "robot" else p.pace)
         self.first_seed = p.seed + p.pipeline_index * PIPELINE_SEED_STRIDE  # never overlap
         self.schedule = (iter(EpisodeSchedule(p.episodes, self.first_seed, p.evaluation,
                                               p.progress_every, p.progress_episodes,
@@ -143,7 +144,7 @@ class SimBridgeNode(EpisodeFlow, RobotInterface, LifecycleNode):
                 f"{p.episodes} {'evaluation' if p.evaluation else 'training'} episodes from "
                 f"seed {self.first_seed}{checks}")
         self.get_logger().info(f"run {self.run_id:016x}: task {p.task} ({p.backend}), {what}, "
-                               f"pace {p.pace}")
+                               f"pace {self.gate.pace}")
         return SUCCESS
 
     @transition
