@@ -93,3 +93,13 @@ def test_ablation_modes():
     assert d.kind == FeedbackKind.NONE and d.train_weight_base == 0.0
     np.testing.assert_array_equal(d.executed, rotated(60))  # the agent always acts
     assert evaluative_only.decide(rotated(5), TEACHER).kind == FeedbackKind.EVALUATIVE
+
+
+def test_seven_d_actions_compare_the_gripper_not_the_roll():
+    """In 7-D mode the gripper is the last component (after droll, dpitch, dyaw)."""
+    teacher = [0.9, 0.0, 0.0, 0.5, 0.0, 0.0, 1.0]
+    same_gripper_other_roll = [0.9, 0.0, 0.0, -0.5, 0.0, 0.0, 1.0]
+    other_gripper = [0.9, 0.0, 0.0, 0.5, 0.0, 0.0, -1.0]
+    arb = FeedbackArbiter()
+    assert arb.decide(same_gripper_other_roll, teacher).kind == FeedbackKind.EVALUATIVE
+    assert arb.decide(other_gripper, teacher).kind == FeedbackKind.CORRECTIVE

@@ -109,3 +109,12 @@ def test_config_validation():
         PolicyConfig(image_size=30)
     with pytest.raises(ValueError, match="action_std"):
         PolicyConfig(action_std=0)
+
+
+def test_seven_d_policy_makes_the_last_component_the_binary_gripper():
+    torch.manual_seed(0)
+    policy = CeilingPolicy(PolicyConfig(image_size=32, conv_channels=(4, 8, 8),
+                                        image_features=32, lstm_hidden=40, action_dim=7))
+    a = policy.select_action(np.full((32, 32, 3), 127, np.uint8), np.zeros(8))
+    assert a.shape == (7,) and a[-1] in (-1.0, 1.0)
+    assert np.all(np.abs(a[:6]) < 1.0) and a[3] not in (-1.0, 1.0)  # droll stays continuous

@@ -91,7 +91,8 @@ class FeedbackArbiter:
         decided = 180.0 if math.isnan(angle) else angle
         agrees = decided <= self.beta_deg
         if self.gripper_must_agree and self.beta_deg < 180.0:
-            agrees = agrees and (np.sign(agent[3]) == np.sign(teacher[3]) or teacher[3] == 0.0)
+            # the gripper is the last component in both action modes (4-D and 7-D)
+            agrees = agrees and (np.sign(agent[-1]) == np.sign(teacher[-1]) or teacher[-1] == 0.0)
         if self.mode == "evaluative_only":
             kind = FeedbackKind.EVALUATIVE if agrees else FeedbackKind.NONE
             return Decision(agent.copy(), kind, angle, 1.0 if agrees else 0.0)

@@ -111,7 +111,7 @@ class CeilingPolicy:
         self.net.train(was_training)
         action = mean[0, 0].cpu().numpy().astype(np.float64)
         if self.cfg.binary_gripper:
-            action[3] = 1.0 if action[3] >= 0 else -1.0
+            action[-1] = 1.0 if action[-1] >= 0 else -1.0  # the gripper: last in 4-D and 7-D
         return action, state
 
     # ---- training -----------------------------------------------------------------------------
