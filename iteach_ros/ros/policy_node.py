@@ -37,6 +37,7 @@ from iteach_ros.ros.node_support import declare_from_graph, diagnostics, run_nod
 
 RESET_SERVICE = "reset_policy"
 LATENCY_WINDOW = 200  # steps in the diagnostics' latency figures
+RUN_WINDOW = 100_000  # steps in the summary logged at shutdown
 
 
 def load_policy(path: str):
@@ -85,6 +86,7 @@ class PolicyNode(Node):
         self.input_at = None  # monotonic receipt time of the newest input pair
         self.gripper = self.limits.gripper_open  # the last finger target (starts open)
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.run_latencies: deque[float] = deque(maxlen=RUN_WINDOW)
         self.steps = self.slow_steps = self.stale_stops = self.bad_inputs = 0
         self.stale = False
         qos = contract.INPUT_QOS[p.input_qos]
@@ -156,6 +158,7 @@ class PolicyNode(Node):
                                                       self.fingers))
         latency = time.monotonic() - received
         self.latencies.append(latency)
+        self.run_latencies.append(latency)
         self.steps += 1
         if latency > self.params.control_period_s:
             self.slow_steps += 1
@@ -167,6 +170,17 @@ class PolicyNode(Node):
     def stop_arm(self) -> None:
         self.twist_pub.publish(contract.twist_msg(None, self.get_clock().now().to_msg(),
                                                   self.params.base_frame))
+
+    def finish(self) -> None:
+        """Shutting down: stop the arm, say how the run went."""
+        self.stop_arm()
+        lat = np.array(self.run_latencies) * 1e3
+        if lat.size:
+            p50, p99 = np.percentile(lat, [50, 99])
+            self.get_logger().info(
+                f"{self.steps} steps; latency p50 {p50:.2f} ms, p99 {p99:.2f} ms, max "
+                f"{lat.max():.2f} ms; {self.slow_steps} over the control period; "
+                f"{self.stale_stops} stale stops; {self.bad_inputs} inputs refused")
 
     def watchdog(self) -> None:
         if self.input_at is None:  # nothing heard yet: the arm is held, nothing to warn about
@@ -209,7 +223,7 @@ class PolicyNode(Node):
 
 
 def main(args=None) -> int:
-    return run_node("policy", PolicyNode, args, finish=PolicyNode.stop_arm)
+    return run_node("policy", PolicyNode, args, finish=PolicyNode.finish)
 
 
 if __name__ == "__main__":
