@@ -52,6 +52,8 @@ class ProtocolConfig:
     transport: str = "inprocess"  # inprocess | graph (the ROS 2 nodes over DDS)
     record: bool = False  # graph: record the interactive phase's topics to an MCAP bag
     perturbed_eval: bool = False  # also evaluate with a push of the arm (sim.perturb.ArmPush)
+    # the teacher reads object states from a camera (sim.perception), not the simulator's
+    perceived_states: bool = False
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -65,6 +67,8 @@ class ProtocolConfig:
             raise ValueError(f"sandbox must be one of {SANDBOXES}, got {self.sandbox!r}")
         if self.transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, got {self.transport!r}")
+        if self.perceived_states and self.transport != "inprocess":
+            raise ValueError("perceived object states run in one process (transport inprocess)")
         if self.perturbed_eval and self.transport != "inprocess":
             raise ValueError("the perturbed evaluation runs in one process (transport "
                              "inprocess)")

@@ -85,6 +85,13 @@ def run_protocol(cfg: ProtocolConfig, env=None, progress: bool = True, log=print
     env = env or make_env(cfg.task, render_wrist=cfg.method != "teacher",
                           max_steps=cfg.max_steps, image_size=cfg.image_size)
     graph = cfg.transport == "graph"
+    # What the teacher reads its objects from (demonstrations, interactive episodes); the
+    # learner's inputs and the evaluations are the same either way.
+    teach_env = env
+    if cfg.perceived_states:
+        from iteach_ros.sim.perception import PerceivedStates
+
+        teach_env = PerceivedStates(env)
     phase_t = time.perf_counter()
 
     def phase_done(name):
@@ -100,7 +107,8 @@ def run_protocol(cfg: ProtocolConfig, env=None, progress: bool = True, log=print
                 for i, seed in enumerate(_progress(eval_seeds(cfg), f"teacher {phase}",
                                                    progress)):
                     t0 = time.perf_counter()
-                    out = run_episode(scene, seed, episode=i + 1, teacher=stream)
+                    out = run_episode(teach_env if scene is env else scene, seed,
+                                      episode=i + 1, teacher=stream)
                     result.records.append(record_of(phase, i, seed, out,
                                                     time.perf_counter() - t0))
             phase_done("eval")
@@ -110,7 +118,7 @@ def run_protocol(cfg: ProtocolConfig, env=None, progress: bool = True, log=print
             trainer = Trainer(policy, buffer, TrainerConfig(lr=cfg.lr, batch_size=cfg.batch_size,
                                                             seed=cfg.seed))
             if cfg.method == "bc" or cfg.warm_start:
-                _collect_demos(cfg, env, teacher, buffer, result, progress)
+                _collect_demos(cfg, teach_env, teacher, buffer, result, progress)
                 phase_done("demos")
                 if cfg.method == "bc":
                     steps = cfg.bc_steps if cfg.bc_steps is not None else cfg.warm_steps
@@ -124,7 +132,7 @@ def run_protocol(cfg: ProtocolConfig, env=None, progress: bool = True, log=print
                     trainer = graph_transport.interactive(cfg, buffer, result, Path(workdir),
                                                           progress, log)
                 else:
-                    _interactive(cfg, env, teacher, trainer, result, progress)
+                    _interactive(cfg, teach_env, teacher, trainer, result, progress)
                 phase_done("interactive")
                 _train(trainer, cfg.final_steps, "final training", progress)
                 phase_done("final_training")
@@ -138,6 +146,8 @@ def run_protocol(cfg: ProtocolConfig, env=None, progress: bool = True, log=print
             result.train_steps = trainer.steps
     finally:
         teacher.close()
+        if teach_env is not env:
+            teach_env.perception.close()
         if own_env:
             env.close()
     evals = [r.success for r in result.records if r.phase == "eval"]
