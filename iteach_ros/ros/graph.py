@@ -96,6 +96,10 @@ NODES: tuple[NodeSpec, ...] = (
         "pace": Param("episode", "episode: each episode waits for the learner's training "
                       "(training_status); free: never waits", choices=PACES,
                       dynamic=True),
+        "object_states": Param("privileged", "what the observation's objects are: "
+                               "privileged (the simulator's) | perceived (estimated from the "
+                               "over-shoulder camera's depth and segmentation, sim.perception)",
+                               choices=("privileged", "perceived")),
         "command_interface": Param("project", "what it steps on: project (the arbiter's "
                                    "executed_action) | robot (the robot contract: ee_twist + "
                                    "gripper_command from a policy node)",

@@ -118,6 +118,10 @@ class SimBridgeNode(EpisodeFlow, RobotInterface, LifecycleNode):
 
         self.env = make_env(p.task, backend=p.backend, render_wrist=p.render_wrist,
                             max_steps=p.max_steps or None, image_size=p.image_size)
+        if p.object_states == "perceived":  # the paper's open question 3
+            from iteach_ros.sim.perception import PerceivedStates
+
+            self.env = PerceivedStates(self.env)
         self.observation_pub = topics.OBSERVATION.publisher(self)
         self.image_pub = topics.WRIST_IMAGE.publisher(self)
         self.joint_pub = topics.JOINT_STATES.publisher(self)
