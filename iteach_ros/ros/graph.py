@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from iteach_ros.core import SANDBOXES
+from iteach_ros.core import CONTROL_HZ, SANDBOXES
 from iteach_ros.interaction.pace import PACES
 from iteach_ros.learning.arbiter import MODES as FEEDBACK_MODES
 
@@ -184,8 +184,8 @@ POLICY = NodeSpec("policy", "iteach_ros.ros.policy_node", {
                         "joint_states names of the arm's joints, in the learner's order"),
     "finger_joints": Param(["panda_finger_joint1"], "joint_states names of the fingers (one: "
                            "it counts for both); the gripper command's names"),
-    "control_period_s": Param(0.05, "control period: a step slower than this is warned about",
-                              (0.001, 10.0)),
+    "control_period_s": Param(1.0 / CONTROL_HZ, "control period: a step slower than this is "
+                              "warned about", (0.001, 10.0)),
     "stale_after_s": Param(0.25, "inputs older than this stop the arm (zero twist)",
                            (0.001, 60.0), dynamic=True),
     "sync_tolerance_s": Param(0.0, "largest stamp difference of an image and a joint state "

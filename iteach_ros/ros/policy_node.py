@@ -22,6 +22,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import deque
+from dataclasses import replace
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
@@ -108,10 +109,7 @@ class PolicyNode(Node):
 
     def apply_parameter(self, name: str, value) -> None:
         if name in ("velocity_scale", "max_linear_speed"):
-            fields = {"velocity_scale": self.limits.velocity_scale,
-                      "max_linear_speed": self.limits.max_linear_speed, name: float(value)}
-            self.limits = CommandLimits(period_s=self.limits.period_s,
-                                        action_mode=self.limits.action_mode, **fields)
+            self.limits = replace(self.limits, **{name: float(value)})
 
     # ---- inputs --------------------------------------------------------------------------------
     def image_callback(self, msg) -> None:

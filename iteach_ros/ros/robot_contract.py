@@ -29,7 +29,7 @@ from rclpy.qos import qos_profile_sensor_data as SENSOR_DATA
 from sensor_msgs.msg import Image, JointState
 
 from iteach_ros.interaction.robot_command import Command
-from iteach_ros.ros.conversions import MessageError
+from iteach_ros.ros.conversions import PANDA_JOINTS, MessageError
 from iteach_ros.ros.interfaces import Topic
 
 RELIABLE_INPUT = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
@@ -51,8 +51,8 @@ GRIPPER = Topic("gripper_command", JointState, COMMANDS,
                 "policy -> robot: finger position targets (m)")
 CONTRACT = (IMAGE, JOINTS, TWIST, GRIPPER)
 
-ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
-FINGER_JOINTS = ("panda_finger_joint1",)  # the Panda's second finger mimics the first
+ARM_JOINTS = PANDA_JOINTS[:7]
+FINGER_JOINTS = PANDA_JOINTS[7:]  # the Panda's second finger mimics the first
 
 
 def proprio_from_joint_state(msg: JointState, arm: tuple[str, ...],

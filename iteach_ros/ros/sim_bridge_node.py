@@ -235,9 +235,7 @@ class SimBridgeNode(EpisodeFlow, RobotInterface, LifecycleNode):
         self._send(obs_msg)
         # Visualisation only: no serialisation on the lock-step path when nobody looks (the
         # robot interface publishes both topics with every observation).
-        if self.robot:
-            pass
-        elif obs.wrist_rgb is not None and self.image_pub.get_subscription_count():
+        if not self.robot and obs.wrist_rgb is not None and self.image_pub.get_subscription_count():
             self.image_pub.publish(obs_msg.wrist_image)
         if not self.robot and self.joint_pub.get_subscription_count():
             self.joint_pub.publish(joint_state_msg(obs_msg))
