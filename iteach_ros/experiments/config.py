@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iteach_ros.core import SANDBOXES
+from iteach_ros.core import ACTION_DIMS, SANDBOXES
 
 EVAL_SEED_BASE = 900_000  # held out: never used for demonstrations or training
 PROGRESS_SEED_BASE = 800_000  # the agent alone, during training (learning curves)
@@ -54,6 +54,8 @@ class ProtocolConfig:
     perturbed_eval: bool = False  # also evaluate with a push of the arm (sim.perturb.ArmPush)
     # the teacher reads object states from a camera (sim.perception), not the simulator's
     perceived_states: bool = False
+    # "4d" (the paper's: translation + gripper) | "7d" (+ roll, pitch, yaw; open question 1)
+    action_mode: str = "4d"
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -69,6 +71,12 @@ class ProtocolConfig:
             raise ValueError(f"transport must be one of {TRANSPORTS}, got {self.transport!r}")
         if self.perceived_states and self.transport != "inprocess":
             raise ValueError("perceived object states run in one process (transport inprocess)")
+        if self.action_mode not in ACTION_DIMS:
+            raise ValueError(f"action_mode must be one of {sorted(ACTION_DIMS)}, got "
+                             f"{self.action_mode!r}")
+        if self.action_mode != "4d" and self.transport != "inprocess":
+            raise ValueError("the 7-D action mode runs in one process (transport inprocess); "
+                             "the graph's nodes speak the 4-D action space")
         if self.perturbed_eval and self.transport != "inprocess":
             raise ValueError("the perturbed evaluation runs in one process (transport "
                              "inprocess)")

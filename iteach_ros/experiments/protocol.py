@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from iteach_ros.core import ACTION_DIMS
 from iteach_ros.experiments import graph_transport
 from iteach_ros.experiments.config import (
     DEMO_SEED_OFFSET,
@@ -83,7 +84,8 @@ def run_protocol(cfg: ProtocolConfig, env=None, progress: bool = True, log=print
     teacher = make_teacher(cfg.task, cfg.teacher, cfg.sandbox)  # refused programs: first
     own_env = env is None
     env = env or make_env(cfg.task, render_wrist=cfg.method != "teacher",
-                          max_steps=cfg.max_steps, image_size=cfg.image_size)
+                          max_steps=cfg.max_steps, image_size=cfg.image_size,
+                          action_mode=cfg.action_mode)
     graph = cfg.transport == "graph"
     # What the teacher reads its objects from (demonstrations, interactive episodes); the
     # learner's inputs and the evaluations are the same either way.
@@ -114,7 +116,9 @@ def run_protocol(cfg: ProtocolConfig, env=None, progress: bool = True, log=print
             phase_done("eval")
         else:
             buffer = ReplayBuffer(cfg.sequence_length, cfg.sequence_mode)
-            policy = CeilingPolicy(PolicyConfig(image_size=cfg.image_size), cfg.device)
+            policy = CeilingPolicy(PolicyConfig(image_size=cfg.image_size,
+                                                action_dim=ACTION_DIMS[cfg.action_mode]),
+                                   cfg.device)
             trainer = Trainer(policy, buffer, TrainerConfig(lr=cfg.lr, batch_size=cfg.batch_size,
                                                             seed=cfg.seed))
             if cfg.method == "bc" or cfg.warm_start:

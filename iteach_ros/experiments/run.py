@@ -21,7 +21,7 @@ import time
 from dataclasses import fields, replace
 from pathlib import Path
 
-from iteach_ros.core import SANDBOXES
+from iteach_ros.core import ACTION_DIMS, SANDBOXES
 from iteach_ros.experiments.config import METHODS, ProtocolConfig
 from iteach_ros.experiments.protocol import run_protocol
 from iteach_ros.experiments.report import markdown_table, write_result
@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
         if f.name == "sandbox":
             extra = {"choices": SANDBOXES, "help": "where a cache or file teacher runs: worker "
                      "(a sandbox process, default) | in_process (the in-process guards alone)"}
+        if f.name == "action_mode":
+            extra = {"choices": sorted(ACTION_DIMS), "help": "4d: translation + gripper "
+                     "(the paper's, default) | 7d: + roll, pitch, yaw (the teacher holds the "
+                     "orientation)"}
         p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default,
                        **{"help": f"default {f.default}", **extra})
     return p

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from iteach_ros.core import ACTION_DIM
+from iteach_ros.interaction.checks import in_action_space
 from iteach_ros.interaction.episode import EpisodeAssembler, FeedbackStats
 from iteach_ros.interaction.labels import demonstration, label_step
 from iteach_ros.interaction.lockstep import AgentStream, TeacherStream
@@ -59,6 +61,7 @@ def run_episode(env, seed: int, *, episode: int = 1, run: int = 0,
         raise ValueError("an episode needs an agent, a teacher or both")
     if agent is not None and teacher is not None and arbiter is None:
         raise ValueError("an interactive episode needs an arbiter")
+    dim = getattr(env, "action_dim", ACTION_DIM)
     obs, info = env.reset(seed=seed)
     out = EpisodeOutcome(success=bool(info["success"]), steps=0)
     while not out.success:
@@ -68,6 +71,8 @@ def run_episode(env, seed: int, *, episode: int = 1, run: int = 0,
         label = None
         if teacher is not None:
             teacher_action, error = teacher.act(key, obs.objects)
+            if teacher_action is not None:
+                teacher_action = in_action_space(teacher_action, dim)
             out.teacher_errors += bool(error)
             if ends_episode(teacher_action, teacher.episode_failed, interactive=agent is not None):
                 out.reason = teacher_failure(error)  # no teacher for the rest of it
@@ -75,7 +80,7 @@ def run_episode(env, seed: int, *, episode: int = 1, run: int = 0,
             if agent is None:
                 label = demonstration(teacher_action)
             else:
-                label = label_step(arbiter, agent_action, teacher_action, error)
+                label = label_step(arbiter, agent_action, teacher_action, error, dim)
         executed = agent_action if label is None else label.executed
         if label is not None:
             out.stats.add(label.kind, label.angle_deg)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from iteach_ros.codepolicy.runtime import CodePolicyExecutor
+from iteach_ros.core import ACTION_DIM
+from iteach_ros.interaction.checks import in_action_space
 
 
 @dataclass
@@ -22,11 +24,8 @@ class EpisodeResult:
 
 
 def to_env_action(action: np.ndarray, env) -> np.ndarray:
-    """A 4-D teacher action for a 7-D environment: zero rotation inserted before the gripper."""
-    action = np.asarray(action, dtype=float)
-    if getattr(env, "action_dim", 4) == 7 and action.shape == (4,):
-        return np.concatenate([action[:3], np.zeros(3), action[3:]])
-    return action
+    """A 4-D teacher action for ``env``'s action space (interaction.checks.in_action_space)."""
+    return in_action_space(action, getattr(env, "action_dim", ACTION_DIM))
 
 
 def run_policy_episode(env, executor: CodePolicyExecutor, seed: int | None = None, *,
