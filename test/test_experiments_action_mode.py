@@ -4,9 +4,9 @@ rotation, the learner and the environment act in 7-D, and the graph refuses it w
 import numpy as np
 import pytest
 
+from iteach_ros.core.actions import in_action_space
 from iteach_ros.experiments.config import ProtocolConfig
 from iteach_ros.experiments.protocol import run_protocol
-from iteach_ros.interaction.checks import in_action_space
 from iteach_ros.interaction.episode import EpisodeAssembler
 from iteach_ros.interaction.lockstep import TeacherStream
 from iteach_ros.interaction.loop import run_episode

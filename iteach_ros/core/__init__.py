@@ -1,7 +1,8 @@
 """Facts every layer shares, ROS-free and MuJoCo-free: the action space, the proprioception,
 the wrist camera and the control rate (the paper's, docs/paper.md), and where untrusted
 CodePolicies run. ``state``: the object state and the observation the simulator reports;
-``tasks``: the tasks' metadata (descriptions, objects, step limits)."""
+``tasks``: the tasks' metadata (descriptions, objects, step limits); ``actions``: an action
+between the action spaces."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from iteach_ros.core import ACTION_DIM
-from iteach_ros.interaction.checks import in_action_space
+from iteach_ros.core.actions import in_action_space
 from iteach_ros.interaction.episode import EpisodeAssembler, FeedbackStats
 from iteach_ros.interaction.labels import demonstration, label_step
 from iteach_ros.interaction.lockstep import AgentStream, TeacherStream

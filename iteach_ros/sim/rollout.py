@@ -8,7 +8,7 @@ import numpy as np
 
 from iteach_ros.codepolicy.runtime import CodePolicyExecutor
 from iteach_ros.core import ACTION_DIM
-from iteach_ros.interaction.checks import in_action_space
+from iteach_ros.core.actions import in_action_space
 
 
 @dataclass
