@@ -24,7 +24,7 @@ class EpisodeResult:
 
 
 def to_env_action(action: np.ndarray, env) -> np.ndarray:
-    """A 4-D teacher action for ``env``'s action space (interaction.checks.in_action_space)."""
+    """A 4-D teacher action for ``env``'s action space (core.actions.in_action_space)."""
     return in_action_space(action, getattr(env, "action_dim", ACTION_DIM))
 
 
