@@ -26,12 +26,12 @@ from launch_ros.actions import Node
 from iteach_ros.ros.graph import (
     GRAPH_ARGUMENTS,
     LAUNCH_ARGUMENTS,
-    NODES,
     PACKAGE,
     RECORDER,
     coerce,
     node_overrides,
     pipeline_namespaces,
+    started_nodes,
 )
 from launch import LaunchDescription
 
@@ -82,7 +82,7 @@ def _nodes(context):
     namespaces = pipeline_namespaces(int(LaunchConfiguration("pipelines").perform(context)))
     params = _params_file(context)
     bridges, others = [], []
-    for spec in NODES:
+    for spec in started_nodes(values):
         extra = {"pipelines": namespaces} if spec.name == "learner" else {}
         for k, ns in enumerate(namespaces if spec.per_pipeline else [""]):
             if "pipeline_index" in spec.parameters:

@@ -12,6 +12,8 @@
 # Environment knobs: TASK (push_button), EPISODES (100), EVAL_EPISODES (100),
 # POLICY_SOURCE (cache: the offline LLM's generated CodePolicy, cached or shipped; else the
 # reference program), RECORD=1 (also record the interactive phase's topics to an MCAP bag),
+# PERCEPTION=1 (the teacher reads object states from the perception node, not the simulator),
+# ACTION_MODE (4d; 7d adds droll, dpitch, dyaw to every node's action space),
 # OUT (runs/main_<timestamp>).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +36,9 @@ echo "[main] task $TASK, teacher CodePolicy: $POLICY_SOURCE, ROS_DOMAIN_ID $ROS_
 start=$(date +%s)
 "$PY" -m iteach_ros.experiments.run --transport graph --task "$TASK" --methods llm_iteach \
   --teacher "$POLICY_SOURCE" --episodes "$EPISODES" --eval-episodes "$EVAL_EPISODES" \
-  --record "$([ "${RECORD:-0}" = 1 ] && echo true || echo false)" --out "$OUT" --run-name main
+  --record "$([ "${RECORD:-0}" = 1 ] && echo true || echo false)" \
+  --perceived-states "$([ "${PERCEPTION:-0}" = 1 ] && echo true || echo false)" \
+  --action-mode "${ACTION_MODE:-4d}" \
+  --out "$OUT" --run-name main
 echo "[main] done in $(( $(date +%s) - start )) s (load average: $(cut -d' ' -f1-3 /proc/loadavg)):" \
   "$OUT/main/$TASK/llm_iteach (episodes.csv, summary.json, training.png, graph/learner/)"

@@ -15,6 +15,7 @@ from iteach_ros.msg import (
     EpisodeEvent,
     Feedback,
     ObjectState,
+    ObjectStateArray,
     Observation,
     TrainingStatus,
 )
@@ -38,6 +39,8 @@ def sample_messages() -> dict:
     objects = [_object("gripper", 0.5, closed=True), _object("microwave door", 1.5)]
     return {
         "object_state": _object("button", 2.0),
+        "object_state_array": ObjectStateArray(header=_header(9),
+                                               objects=[_object("lid", 0.25), _object("bin", 3.0)]),
         "observation": Observation(
             header=_header(3), run_id=2**63 - 5, episode=7, step=3, task="close_microwave",
             seed=-42, evaluation=True, objects=objects,

@@ -1,5 +1,6 @@
 """The 7-D action mode (open question 1) in the runner: the teacher's 4-D actions gain a zero
-rotation, the learner and the environment act in 7-D, and the graph refuses it with a reason."""
+rotation, the learner and the environment act in 7-D; the graph transport hands the mode to
+every node (test_transport_equivalence runs it)."""
 
 import numpy as np
 import pytest
@@ -44,8 +45,43 @@ def test_the_runner_trains_and_evaluates_a_7d_learner(tmp_path):
     assert {r.phase for r in result.records} >= {"demo", "interactive", "eval"}
 
 
-def test_7d_through_the_graph_and_unknown_modes_are_refused():
-    with pytest.raises(ValueError, match="7-D action mode runs in one process"):
-        ProtocolConfig(action_mode="7d", transport="graph")
+def test_the_graph_transport_sets_every_nodes_action_mode_and_unknown_modes_are_refused(
+        tmp_path):
+    from iteach_ros.experiments.graph_transport import phase_processes
+
+    cfg = ProtocolConfig(action_mode="7d", transport="graph")
+    specs = phase_processes(cfg, tmp_path, seed=0, episodes=1, interactive=True)
+    for node in ("sim_bridge", "teacher", "arbiter", "learner"):
+        cmd = next(s.cmd for s in specs if s.node == node)
+        assert "action_mode:=7d" in cmd, node
     with pytest.raises(ValueError, match="action_mode must be one of"):
         ProtocolConfig(action_mode="6d")
+
+
+def test_a_learner_refuses_demonstrations_and_checkpoints_of_the_other_action_space(tmp_path):
+    from types import SimpleNamespace
+
+    pytest.importorskip("rclpy", reason="rclpy missing: run scripts/setup.sh")
+    from iteach_ros.learning.buffer import ReplayBuffer, Trajectory
+    from iteach_ros.ros import learner_state as store
+
+    t = 3
+    demo = Trajectory(images=np.zeros((t, 16, 16, 3), np.uint8), proprio=np.zeros((t, 8), "f4"),
+                      actions=np.zeros((t, 4), "f4"), kinds=np.zeros(t, np.uint8))
+    demos = ReplayBuffer(sequence_length=4)
+    demos.add(demo)
+    path = demos.save(tmp_path / "demos.npz")
+    buffer = ReplayBuffer(sequence_length=4)
+    with pytest.raises(ValueError, match=r"\[4\]-D actions; .* 7-D"):
+        store.add_demonstrations(str(path), buffer, None, action_dim=7)
+    assert len(buffer) == 0  # nothing added
+    assert store.add_demonstrations(str(path), buffer, None, action_dim=4) == 1
+
+    params = SimpleNamespace(action_mode="4d", lr=1e-3, batch_size=1, seed=0, image_size=32,
+                             warm_start_checkpoint="")
+    trainer, _ = store.make_trainer(params, None, buffer, log=None)
+    ckpt = tmp_path / "policy.pt"
+    trainer.save_checkpoint(ckpt)
+    params.action_mode, params.warm_start_checkpoint = "7d", str(ckpt)
+    with pytest.raises(ValueError, match="4-D policy; action_mode 7d needs 7-D"):
+        store.make_trainer(params, None, buffer, log=None)

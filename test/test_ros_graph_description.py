@@ -118,6 +118,20 @@ def test_launch_file_builds_the_launchers_graph(monkeypatch, tmp_path):
     assert sorted(b.kwargs["parameters"][1]["pipeline_index"] for b in bridges) == [0, 1]
 
 
+def test_the_perception_argument_starts_a_perception_node_per_pipeline():
+    from iteach_ros.ros.launcher import build_processes
+
+    plain = [p.name for p in build_processes({}, pipelines=2)]
+    assert not any(name.endswith("perception") for name in plain)
+    procs = build_processes({"perception": "true", "task": "close_microwave"}, pipelines=2)
+    assert sorted(p.name for p in procs if p.node == "perception") == ["pipe0/perception",
+                                                                     "pipe1/perception"]
+    teacher = next(p.cmd for p in procs if p.node == "teacher")
+    bridge = next(p.cmd for p in procs if p.node == "sim_bridge")
+    assert "perceived_objects:=true" in teacher and "perception_camera:=true" in bridge
+    assert "task:=close_microwave" in next(p.cmd for p in procs if p.node == "perception")
+
+
 def test_node_executables_exist_for_ros2_run():
     for spec in NODES + STANDALONE:
         script = ROOT / "nodes" / spec.name

@@ -38,7 +38,14 @@ from std_msgs.msg import Header, String  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
-from iteach_ros.msg import Action, EpisodeEvent, Feedback, Observation, TrainingStatus  # noqa: E402
+from iteach_ros.msg import (  # noqa: E402
+    Action,
+    EpisodeEvent,
+    Feedback,
+    ObjectStateArray,
+    Observation,
+    TrainingStatus,
+)
 from iteach_ros.ros import interfaces as topics  # noqa: E402
 from iteach_ros.ros.bag import (  # noqa: E402
     message_definition,
@@ -89,7 +96,8 @@ def messages_by_type() -> dict[type, list]:
     return {Observation: [s["observation"]], Action: [s["action"]],
             Feedback: [s["feedback"], s["feedback_nan"]], EpisodeEvent: [s["episode_event"]],
             TrainingStatus: [s["training_status"]],
-            Image: [image], JointState: [joints], PoseArray: [poses],
+            ObjectStateArray: [s["object_state_array"]], Image: [image], JointState: [joints],
+            PoseArray: [poses],
             String: [String(data="if current_step == 1:\n    set_done()\n")],
             MarkerArray: [MarkerArray(markers=[arrow, text])], TFMessage: [transforms],
             CameraInfo: [camera]}

@@ -1,7 +1,7 @@
 """The runner's step and the graph's step are one step: with the same seeds and the policy's
 weights frozen, the in-process loop and the four nodes over DDS produce identical labelled
 trajectories (images, proprioception, executed actions, feedback kinds, training flags), in
-every feedback mode."""
+every feedback mode and in the 7-D action mode."""
 
 import os
 
@@ -23,11 +23,11 @@ pytestmark = pytest.mark.ros
 TASK, SEED, EPISODES, SIZE, MAX_STEPS, LEARNER_SEED = "reach_target", 40, 3, 32, 30, 0
 
 
-def through_graph(tmp_path, mode: str, beta: float):
+def through_graph(tmp_path, mode: str, beta: float, action_mode: str = "4d"):
     learner_dir = tmp_path / "learner"
     specs = build_processes(
         {"task": TASK, "episodes": str(EPISODES), "seed": str(SEED), "mode": mode,
-         "beta": str(beta), "checkpoint_dir": str(learner_dir)},
+         "beta": str(beta), "checkpoint_dir": str(learner_dir), "action_mode": action_mode},
         parameters={"sim_bridge": {"image_size": SIZE, "max_steps": MAX_STEPS,
                                    "pace": "episode"},
                     "arbiter": {"gripper_must_agree": False},
@@ -38,17 +38,17 @@ def through_graph(tmp_path, mode: str, beta: float):
     return rows, [t for _, t in stored_trajectories(learner_dir)]
 
 
-def in_one_process(mode: str, beta: float):
+def in_one_process(mode: str, beta: float, action_mode: str = "4d"):
     import torch
 
     from iteach_ros.learning.policy import CeilingPolicy, PolicyConfig
     from iteach_ros.sim import make_env
 
     torch.manual_seed(LEARNER_SEED)  # the learner node's initial weights for its seed
-    policy = CeilingPolicy(PolicyConfig(image_size=SIZE))
+    policy = CeilingPolicy(PolicyConfig(image_size=SIZE, action_dim=int(action_mode[0])))
     agent, teacher = AgentStream(policy.act), TeacherStream(make_teacher(TASK))
     arbiter = FeedbackArbiter(beta, mode, gripper_must_agree=False)
-    env = make_env(TASK, image_size=SIZE, max_steps=MAX_STEPS)
+    env = make_env(TASK, image_size=SIZE, max_steps=MAX_STEPS, action_mode=action_mode)
     try:
         return [interactive_episode(env, SEED + i, i + 1, agent, teacher, arbiter, TASK)
                 for i in range(EPISODES)]
@@ -56,12 +56,14 @@ def in_one_process(mode: str, beta: float):
         env.close()
 
 
-@pytest.mark.parametrize("mode", ["both", "corrective_only", "evaluative_only"])
-def test_runner_and_graph_produce_identical_labelled_trajectories(tmp_path, mode):
+@pytest.mark.parametrize("mode,action_mode", [("both", "4d"), ("corrective_only", "4d"),
+                                              ("evaluative_only", "4d"), ("both", "7d")])
+def test_runner_and_graph_produce_identical_labelled_trajectories(tmp_path, mode, action_mode):
     beta = 90.0  # an untrained policy then gets both verdicts (its gripper sign aside)
-    rows, graph_trajs = through_graph(tmp_path, mode, beta)
-    local = in_one_process(mode, beta)
+    rows, graph_trajs = through_graph(tmp_path, mode, beta, action_mode)
+    local = in_one_process(mode, beta, action_mode)
     assert len(graph_trajs) == EPISODES
+    assert {g.actions.shape[1] for g in graph_trajs} == {int(action_mode[0])}
     kinds = set()
     for (out, traj), g, row in zip(local, graph_trajs, rows):
         assert g.meta["seed"] == traj.meta["seed"] == row["seed"]

@@ -52,7 +52,8 @@ class ProtocolConfig:
     transport: str = "inprocess"  # inprocess | graph (the ROS 2 nodes over DDS)
     record: bool = False  # graph: record the interactive phase's topics to an MCAP bag
     perturbed_eval: bool = False  # also evaluate with a push of the arm (sim.perturb.ArmPush)
-    # the teacher reads object states from a camera (sim.perception), not the simulator's
+    # the teacher reads object states from a camera (core.perception), not the simulator's:
+    # in one process sim.perception; through the graph the perception node
     perceived_states: bool = False
     # "4d" (the paper's: translation + gripper) | "7d" (+ roll, pitch, yaw; open question 1)
     action_mode: str = "4d"
@@ -69,14 +70,9 @@ class ProtocolConfig:
             raise ValueError(f"sandbox must be one of {SANDBOXES}, got {self.sandbox!r}")
         if self.transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, got {self.transport!r}")
-        if self.perceived_states and self.transport != "inprocess":
-            raise ValueError("perceived object states run in one process (transport inprocess)")
         if self.action_mode not in ACTION_DIMS:
             raise ValueError(f"action_mode must be one of {sorted(ACTION_DIMS)}, got "
                              f"{self.action_mode!r}")
-        if self.action_mode != "4d" and self.transport != "inprocess":
-            raise ValueError("the 7-D action mode runs in one process (transport inprocess); "
-                             "the graph's nodes speak the 4-D action space")
         if self.perturbed_eval and self.transport != "inprocess":
             raise ValueError("the perturbed evaluation runs in one process (transport "
                              "inprocess)")

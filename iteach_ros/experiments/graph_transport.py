@@ -49,7 +49,10 @@ def phase_processes(cfg, learner_dir: Path, *, seed: int, episodes: int, interac
                  "beta": str(cfg.beta_deg), "mode": cfg.feedback_mode,
                  "evaluation": "false" if interactive else "true",
                  "policy_source": cfg.teacher, "checkpoint_dir": str(learner_dir),
-                 "train": "true" if interactive else "false", "pace": "episode"}
+                 "train": "true" if interactive else "false", "pace": "episode",
+                 "action_mode": cfg.action_mode,
+                 # the teacher's objects from the perception node (it is idle in evaluations)
+                 "perception": "true" if interactive and cfg.perceived_states else "false"}
     warm = cfg.warm_steps if interactive and cfg.warm_start and demonstrations else 0
     checks = cfg.progress_episodes if interactive and cfg.progress_every else 0
     parameters = {

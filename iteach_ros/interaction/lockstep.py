@@ -232,3 +232,33 @@ class TeacherStream:
                 self.episode_failed = error
         self.last = (key, action, error)
         return action, error
+
+
+class StampPairer:
+    """Pairs two streams by stamp (an observation and the perceived objects of its images).
+
+    The last ``keep`` items of each stream are kept, so a republished observation (a retry: the
+    same stamp) pairs again with the estimate its first publication used.
+    """
+
+    def __init__(self, roles: tuple[str, str], keep: int = 8):
+        self.keep = keep
+        self.items: dict[str, OrderedDict] = {role: OrderedDict() for role in roles}
+
+    def offer(self, role: str, stamp_ns: int, item) -> dict | None:
+        """Add one item; {role: item} for both roles when the other stream has this stamp."""
+        if role not in self.items:
+            raise ValueError(f"role must be one of {tuple(self.items)}, got {role!r}")
+        mine = self.items[role]
+        mine[stamp_ns] = item
+        mine.move_to_end(stamp_ns)
+        while len(mine) > self.keep:
+            mine.popitem(last=False)
+        (other_role, other), = ((r, d) for r, d in self.items.items() if r != role)
+        if stamp_ns not in other:
+            return None
+        return {role: item, other_role: other[stamp_ns]}
+
+    def clear(self) -> None:
+        for d in self.items.values():
+            d.clear()

@@ -19,6 +19,7 @@ from rclpy.node import Node
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
+from iteach_ros.core import ACTION_DIMS
 from iteach_ros.interaction.checks import InvalidData, check_action
 from iteach_ros.interaction.labels import label_step
 from iteach_ros.interaction.lockstep import ActionPairer
@@ -47,6 +48,7 @@ class ArbiterNode(Node):
     def __init__(self):
         super().__init__("arbiter")
         self.params = p = declare_from_graph(self, "arbiter")
+        self.action_dim = ACTION_DIMS[p.action_mode]
         self.arbiter = FeedbackArbiter(p.beta_deg, p.mode, p.gripper_must_agree)
         watch_parameters(self, "arbiter", p, self.apply_parameter)
         self.executed_pub = topics.EXECUTED_ACTION.publisher(self)
@@ -130,7 +132,7 @@ class ArbiterNode(Node):
         if values is None:
             return None
         try:
-            return check_action(values, what=what)
+            return check_action(values, self.action_dim, what=what)
         except InvalidData as exc:
             self.refuse(subscription, msg, str(exc))
             return None
@@ -147,7 +149,8 @@ class ArbiterNode(Node):
                           None, [], None)
             return
         try:
-            label = label_step(self.arbiter, agent_values, teacher_values, teacher.error)
+            label = label_step(self.arbiter, agent_values, teacher_values, teacher.error,
+                               dim=self.action_dim)
         except ArbiterError as exc:  # neither side gave an action: nothing is made up
             self.refuse(self.agent_sub, agent, str(exc))
             return

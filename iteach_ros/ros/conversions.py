@@ -22,7 +22,7 @@ from tf2_msgs.msg import TFMessage
 
 from iteach_ros.core.state import GRIPPER, ObjectState
 from iteach_ros.interaction.labels import StepLabel
-from iteach_ros.msg import Action, Feedback
+from iteach_ros.msg import Action, Feedback, ObjectStateArray
 from iteach_ros.msg import ObjectState as ObjectStateMsg
 from iteach_ros.msg import Observation as ObservationMsg
 from iteach_ros.ros.interfaces import WORLD_FRAME, WRIST_CAMERA_FRAME
@@ -97,6 +97,61 @@ def image_to_msg(rgb: np.ndarray, stamp: Time) -> Image:
     return Image(header=Header(stamp=stamp, frame_id=WRIST_CAMERA_FRAME), height=h, width=w,
                  encoding="rgb8", is_bigendian=0, step=3 * w,
                  data=np.ascontiguousarray(rgb, dtype=np.uint8).tobytes())
+
+
+# Perception camera images: (encoding, dtype) of depth and instance labels (REP 118's depth
+# convention: 32FC1 metres; labels as an unsigned 16-bit mono image).
+DEPTH_ENCODING, LABELS_ENCODING = "32FC1", "mono16"
+_PLANES = {DEPTH_ENCODING: np.dtype("<f4"), LABELS_ENCODING: np.dtype("<u2")}
+
+
+def plane_to_msg(array: np.ndarray, encoding: str, stamp: Time, frame_id: str) -> Image:
+    """A single-channel image (depth or labels) as sensor_msgs/Image, little-endian."""
+    a = np.ascontiguousarray(array, dtype=_PLANES[encoding])
+    h, w = a.shape
+    return Image(header=Header(stamp=stamp, frame_id=frame_id), height=h, width=w,
+                 encoding=encoding, is_bigendian=0, step=w * a.itemsize, data=a.tobytes())
+
+
+def plane_from_msg(msg: Image, encoding: str) -> np.ndarray:
+    """The H x W array of a depth or label image; MessageError when it is not one."""
+    dtype = _PLANES[encoding]
+    if msg.encoding != encoding or msg.is_bigendian:
+        raise MessageError(f"expected a little-endian {encoding} image, got {msg.encoding!r}"
+                           f"{' big-endian' if msg.is_bigendian else ''}")
+    if msg.height == 0 or msg.width == 0 or msg.step != msg.width * dtype.itemsize:
+        raise MessageError(f"{encoding} image {msg.width} x {msg.height} with step {msg.step}: "
+                           f"expected a packed one")
+    data = np.frombuffer(msg.data, dtype=dtype)
+    if data.size != msg.height * msg.width:
+        raise MessageError(f"{encoding} image has {data.size} pixels, expected "
+                           f"{msg.height * msg.width}")
+    return data.reshape(msg.height, msg.width)
+
+
+def object_array_to_msg(estimates: dict, stamp: Time) -> ObjectStateArray:
+    """Perceived name -> (position, normal) as ObjectStateArray (orientation: identity)."""
+    return ObjectStateArray(
+        header=Header(stamp=stamp, frame_id=WORLD_FRAME),
+        objects=[object_to_msg(ObjectState(name, pos, normal))
+                 for name, (pos, normal) in estimates.items()])
+
+
+def object_array_from_msg(msg: ObjectStateArray) -> dict:
+    """ObjectStateArray -> name -> (position, normal); MessageError for a non-finite or
+    non-unit value or a frame other than the world."""
+    if msg.header.frame_id not in ("", WORLD_FRAME):
+        raise MessageError(f"perceived objects in frame {msg.header.frame_id!r}, expected "
+                           f"{WORLD_FRAME!r}")
+    out = {}
+    for o in msg.objects:
+        pos, normal = _vec(o.pose.position), _vec(o.normal)
+        if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(normal))):
+            raise MessageError(f"perceived object {o.name!r} is not finite")
+        if abs(np.linalg.norm(normal) - 1.0) > 1e-3:
+            raise MessageError(f"perceived object {o.name!r}: normal is not a unit vector")
+        out[o.name] = (pos, normal)
+    return out
 
 
 def image_from_msg(msg: Image) -> np.ndarray:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from iteach_ros.core import CONTROL_HZ, SANDBOXES
+from iteach_ros.core import ACTION_DIMS, CONTROL_HZ, SANDBOXES
 from iteach_ros.interaction.pace import PACES
 from iteach_ros.learning.arbiter import MODES as FEEDBACK_MODES
 
@@ -50,6 +50,7 @@ class NodeSpec:
     module: str  # python -m target with a main(args=None)
     parameters: dict = field(default_factory=dict)  # name -> Param
     per_pipeline: bool = True  # one per pipeline namespace (False: one for the whole graph)
+    started_by: str = ""  # a boolean launch argument that starts it ('': always started)
     doc: str = ""
 
     def defaults(self) -> dict:
@@ -62,9 +63,14 @@ PROCESS_PARAMETERS = {  # every graph node's, about its process
     "executor": Param("events", "executor: rclpy's C++ EventsExecutor, or the Python "
                       "SingleThreadedExecutor", choices=EXECUTORS),
 }
+# The action space, the same for every node that reads or writes an action.
+ACTION_MODE = {"action_mode": Param("4d", "action space: 4d (dx, dy, dz, gripper: the paper's) | "
+                                    "7d (+ droll, dpitch, dyaw: open question 1)",
+                                    choices=tuple(sorted(ACTION_DIMS)))}
 NODES: tuple[NodeSpec, ...] = (
     NodeSpec("sim_bridge", "iteach_ros.ros.sim_bridge_node", {
         **PROCESS_PARAMETERS,
+        **ACTION_MODE,
         "task": Param("push_button", "task name (iteach_ros.sim.TASKS)"),
         "backend": Param("mujoco", "simulator backend", choices=("mujoco", "rlbench")),
         "seed": Param(0, "first training episode's seed; episode i uses seed + i (pipeline k "
@@ -96,10 +102,9 @@ NODES: tuple[NodeSpec, ...] = (
         "pace": Param("episode", "episode: each episode waits for the learner's training "
                       "(training_status); free: never waits", choices=PACES,
                       dynamic=True),
-        "object_states": Param("privileged", "what the observation's objects are: "
-                               "privileged (the simulator's) | perceived (estimated from the "
-                               "over-shoulder camera's depth and segmentation, sim.perception)",
-                               choices=("privileged", "perceived")),
+        "perception_camera": Param(False, "also publish the over-shoulder camera's depth, "
+                                   "instance labels and camera_info with each observation, for "
+                                   "the perception node (its pose on tf_static)"),
         "command_interface": Param("project", "what it steps on: project (the arbiter's "
                                    "executed_action) | robot (the robot contract: ee_twist + "
                                    "gripper_command from a policy node)",
@@ -112,6 +117,7 @@ NODES: tuple[NodeSpec, ...] = (
     }, doc="owns the simulator; publishes observations, steps on executed actions"),
     NodeSpec("teacher", "iteach_ros.ros.teacher_node", {
         **PROCESS_PARAMETERS,
+        **ACTION_MODE,
         "task": Param("push_button", "task name (iteach_ros.sim.TASKS)"),
         "policy_source": Param("auto", "the CodePolicy: auto (the LLM-written one: cached, "
                                "else shipped; the reference only where neither exists), cache, "
@@ -125,9 +131,19 @@ NODES: tuple[NodeSpec, ...] = (
                          "fails its episode, the next gets a fresh one) | in_process (the "
                          "in-process guards alone: faster, for programs you have read); the "
                          "reference runs in process", choices=SANDBOXES),
+        "perceived_objects": Param(False, "the CodePolicy reads the perception node's "
+                                   "perceived_objects instead of the observation's privileged "
+                                   "objects (each step waits for the estimate at its stamp)"),
     }, doc="runs the CodePolicy on each observation; publishes its source (latched)"),
+    NodeSpec("perception", "iteach_ros.ros.perception_node", {
+        **PROCESS_PARAMETERS,
+        "task": Param("push_button", "task name: which objects the labels name and which "
+                      "need a normal"),
+    }, started_by="perception",
+        doc="depth + instance labels of a calibrated camera -> perceived object states"),
     NodeSpec("arbiter", "iteach_ros.ros.arbiter_node", {
         **PROCESS_PARAMETERS,
+        **ACTION_MODE,
         "beta_deg": Param(20.0, "angle threshold, degrees (paper: 20)", (0.0, 180.0),
                           dynamic=True),
         "mode": Param("both", "feedback mode (ablations)", choices=FEEDBACK_MODES,
@@ -137,6 +153,7 @@ NODES: tuple[NodeSpec, ...] = (
     }, doc="pairs agent and teacher actions; publishes executed action, feedback, markers"),
     NodeSpec("learner", "iteach_ros.ros.learner_node", {
         **PROCESS_PARAMETERS,
+        **ACTION_MODE,
         "autostart": Param(True, "configure and activate at start (false: a lifecycle "
                            "manager or ros2 lifecycle set does)"),
         "pipelines": Param([""], "namespaces of the pipelines it serves, relative ('' = its "
@@ -221,7 +238,8 @@ class LaunchArgument:
 # A launch argument overrides config/iteach.yaml (or the params_file given) only when its value
 # differs from the package default.
 LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
-    LaunchArgument("task", "task name", (("sim_bridge", "task"), ("teacher", "task"))),
+    LaunchArgument("task", "task name", (("sim_bridge", "task"), ("teacher", "task"),
+                                         ("perception", "task"))),
     LaunchArgument("beta", "arbiter angle threshold, degrees", (("arbiter", "beta_deg"),)),
     LaunchArgument("mode", "feedback mode: both | corrective_only | evaluative_only",
                    (("arbiter", "mode"),)),
@@ -246,6 +264,12 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
                    "evaluation)", (("learner", "train"), ("learner", "collect"))),
     LaunchArgument("pace", "episode: each episode waits for the learner's training | free",
                    (("sim_bridge", "pace"),)),
+    LaunchArgument("action_mode", "action space of every node: 4d | 7d (rotations too)",
+                   tuple((node, "action_mode") for node in ("sim_bridge", "teacher", "arbiter",
+                                                             "learner"))),
+    LaunchArgument("perception", "the teacher reads object states from the perception node "
+                   "(camera depth + labels) instead of the simulator's (open question 3)",
+                   (("sim_bridge", "perception_camera"), ("teacher", "perceived_objects"))),
     LaunchArgument("demonstrations", "warm-start demonstrations for the learner (a "
                    "ReplayBuffer file from the experiment runner)",
                    (("learner", "demonstrations"),)),
@@ -264,6 +288,13 @@ def pipeline_namespaces(count: int) -> list[str]:
     if count < 1:
         raise ValueError(f"need at least one pipeline, got {count}")
     return [""] if count == 1 else [f"pipe{i}" for i in range(count)]
+
+
+def started_nodes(arguments: dict[str, str]) -> tuple[NodeSpec, ...]:
+    """The graph's nodes that these launch-argument values start."""
+    return tuple(spec for spec in NODES
+                 if not spec.started_by or coerce(False, arguments.get(spec.started_by)
+                                                  or "false"))
 
 
 def to_text(value) -> str:

@@ -29,7 +29,14 @@ except ImportError as exc:  # the wheels have no tf2_msgs: scripts/setup.sh buil
                       "tf2_msgs into the venv where no ROS install provides one)") from exc
 
 from iteach_ros.action import RunEpisodes
-from iteach_ros.msg import Action, EpisodeEvent, Feedback, Observation, TrainingStatus
+from iteach_ros.msg import (
+    Action,
+    EpisodeEvent,
+    Feedback,
+    ObjectStateArray,
+    Observation,
+    TrainingStatus,
+)
 from iteach_ros.srv import GeneratePolicy, ResetEpisode
 
 # Lock-step data: every message matters, and a node (re)joining mid-episode must get the
@@ -133,13 +140,30 @@ SCENE_DESCRIPTION = Topic("scene_description", String, LATEST_RELIABLE,
                           "sim_bridge -> RViz RobotModel: URDF of the task's other bodies "
                           "(latched; their poses come from TF)")
 
+# Perception (teacher parameter perceived_objects): the simulator as an RGB-D camera with an
+# instance segmenter, and the perception node's estimates. Lock-step data like the observation:
+# the teacher answers a step only once its estimate is in, so nothing here may be dropped.
+PERCEPTION_DEPTH = Topic("perception_camera/depth", Image, LATEST_RELIABLE,
+                         "sim_bridge -> perception: the over-shoulder camera's depth (32FC1, "
+                         "metres along the optical axis) at each observation's stamp")
+PERCEPTION_LABELS = Topic("perception_camera/labels", Image, LATEST_RELIABLE,
+                          "sim_bridge -> perception: instance labels (mono16: 0 nothing, i + 1 "
+                          "the task's i-th object), with each depth image")
+PERCEPTION_CAMERA_INFO = Topic("perception_camera/camera_info", CameraInfo, LATEST_RELIABLE,
+                               "sim_bridge -> perception: the camera's intrinsics (latched); "
+                               "its pose: the frame's transform from world on tf_static")
+PERCEIVED_OBJECTS = Topic("perceived_objects", ObjectStateArray, LATEST_RELIABLE,
+                          "perception -> teacher: each object's perceived position (and "
+                          "normal), at the images' stamp")
+
 DIAGNOSTICS = Topic("/diagnostics", DiagnosticArray, QoSProfile(depth=10),
                     "learner, sim_bridge -> monitors: training, waiting, refusals (absolute, "
                     "as ROS tools expect)")
 
 ALL_TOPICS = (OBSERVATION, WRIST_IMAGE, JOINT_STATES, OBJECT_POSES, AGENT_ACTION, TEACHER_ACTION,
               EXECUTED_ACTION, FEEDBACK, EPISODE_EVENT, TRAINING_STATUS, CODEPOLICY_SOURCE, MARKERS,
-              TF, TF_STATIC, CAMERA_INFO, ROBOT_DESCRIPTION, SCENE_DESCRIPTION)
+              TF, TF_STATIC, CAMERA_INFO, ROBOT_DESCRIPTION, SCENE_DESCRIPTION, PERCEPTION_DEPTH,
+              PERCEPTION_LABELS, PERCEPTION_CAMERA_INFO, PERCEIVED_OBJECTS)
 
 
 @dataclass(frozen=True)
@@ -162,3 +186,4 @@ GENERATE_POLICY = Service("generate_policy", GeneratePolicy,
 
 WORLD_FRAME = "world"  # frame_id of every pose and action
 WRIST_CAMERA_FRAME = "wrist_camera"  # an optical frame: z forward, x right, y down
+PERCEPTION_CAMERA_FRAME = "perception_camera"  # the over-shoulder camera, optical, fixed in world

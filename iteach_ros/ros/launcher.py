@@ -25,11 +25,11 @@ from iteach_ros.ros.graph import (
     GRAPH_ARGUMENTS,
     LAUNCH_ARGUMENTS,
     NODE_BY_NAME,
-    NODES,
     POLICY,
     RECORDER,
     node_overrides,
     pipeline_namespaces,
+    started_nodes,
 )
 
 DEFAULT_PARAMS = Path(__file__).resolve().parents[2] / "config" / "iteach.yaml"
@@ -91,7 +91,7 @@ def build_processes(arguments: dict[str, str], pipelines: int = 1, record: bool 
             cmd += ["-p", _param_arg(name, value)]
         return cmd
 
-    for node in NODES:
+    for node in started_nodes(arguments):
         if node.per_pipeline:
             for k, ns in enumerate(namespaces):
                 label = f"{ns}/{node.name}" if ns else node.name

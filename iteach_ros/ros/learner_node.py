@@ -33,6 +33,7 @@ from pathlib import Path
 from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
+from iteach_ros.core import ACTION_DIMS
 from iteach_ros.interaction.checks import (
     InvalidData,
     check_action,
@@ -167,7 +168,8 @@ class LearnerNode(LifecycleNode):
         p = self.params
         if not p.demonstrations or self.demos_stored:
             return
-        count = store.add_demonstrations(p.demonstrations, self.buffer, self._trajectory_dir())
+        count = store.add_demonstrations(p.demonstrations, self.buffer, self._trajectory_dir(),
+                                         ACTION_DIMS[p.action_mode])
         self.get_logger().info(f"{count} demonstrations from {p.demonstrations}")
 
     def _make_pipeline(self, ns: str) -> Pipeline:
@@ -187,7 +189,8 @@ class LearnerNode(LifecycleNode):
                 self, lambda m, pl=pl, cb=callback: cb(pl, m), ns)
         if self.params.collect and self.dir is not None:
             pl.journal = store.open_journal(self.dir / JOURNALS / f"{file_stem(ns)}.bin",
-                                            self.params.image_size, self.get_logger())
+                                            self.params.image_size, self.get_logger(),
+                                            ACTION_DIMS[self.params.action_mode])
             store.restore_journal(pl, self.get_logger())
         return pl
 
@@ -255,7 +258,8 @@ class LearnerNode(LifecycleNode):
             return
         try:
             kind = check_kind(msg.kind)
-            executed = check_action(msg.executed_action, what="executed action")
+            executed = check_action(msg.executed_action, ACTION_DIMS[self.params.action_mode],
+                                    what="executed action")
         except InvalidData as exc:
             self.refuse(pl, "feedback", msg, str(exc))
             return

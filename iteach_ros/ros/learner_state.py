@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from iteach_ros.core import ACTION_DIM, ACTION_DIMS
 from iteach_ros.interaction.episode import EpisodeCollector
 from iteach_ros.interaction.lockstep import AgentStream, RunTracker
 from iteach_ros.learning.buffer import ReplayBuffer, load_trajectory, save_trajectory
@@ -87,10 +88,16 @@ def load_trajectories(tdir: Path, buffer: ReplayBuffer, pipelines: list[Pipeline
     return demos_stored, interactive
 
 
-def add_demonstrations(path: str, buffer: ReplayBuffer, tdir: Path | None) -> int:
+def add_demonstrations(path: str, buffer: ReplayBuffer, tdir: Path | None,
+                       action_dim: int = ACTION_DIM) -> int:
     """The warm-start demonstrations into ``buffer`` for the whole run (and into ``tdir``, so a
-    restart finds them stored); returns how many."""
+    restart finds them stored); returns how many. Demonstrations in another action space:
+    ValueError (nothing is added)."""
     demos = ReplayBuffer.load(path)
+    dims = {int(t.actions.shape[-1]) for t in demos.trajectories}
+    if dims - {action_dim}:
+        raise ValueError(f"demonstrations {path} hold {sorted(dims)}-D actions; this learner's "
+                         f"action space is {action_dim}-D (action_mode)")
     for i, traj in enumerate(demos.trajectories):
         traj.meta["source"] = "demo"
         buffer.add(traj)
@@ -104,30 +111,40 @@ def make_trainer(params, checkpoint_dir: Path | None, buffer: ReplayBuffer,
     """The trainer resumed from ``checkpoint_dir``, else from ``warm_start_checkpoint``, else
     new with the seed's initial weights; and the checkpoint's extra data."""
     p = params
+    dim = ACTION_DIMS[p.action_mode]
+
+    def checked(trainer, where):
+        if trainer.policy.cfg.action_dim != dim:
+            raise ValueError(f"{where} holds a {trainer.policy.cfg.action_dim}-D policy; "
+                             f"action_mode {p.action_mode} needs {dim}-D")
+        return trainer
+
     if checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT).exists():
         ckpt = checkpoint_dir / CHECKPOINT
         trainer, extra = Trainer.load_checkpoint(ckpt, buffer)
         log.info(f"resumed from {ckpt} ({trainer.steps} steps)")
-        return trainer, extra
+        return checked(trainer, ckpt), extra
     if p.warm_start_checkpoint:
         trainer, _ = Trainer.load_checkpoint(p.warm_start_checkpoint, buffer)
-        return trainer, {}
+        return checked(trainer, p.warm_start_checkpoint), {}
     import torch
 
     torch.manual_seed(p.seed)  # the same initial weights for the same seed
     cfg = TrainerConfig(lr=p.lr, batch_size=p.batch_size, seed=p.seed)
-    return Trainer(CeilingPolicy(PolicyConfig(image_size=p.image_size)), buffer, cfg), {}
+    policy = CeilingPolicy(PolicyConfig(image_size=p.image_size, action_dim=dim))
+    return Trainer(policy, buffer, cfg), {}
 
 
-def open_journal(path: Path, image_size: int, log) -> EpisodeJournal:
+def open_journal(path: Path, image_size: int, log, action_dim: int = ACTION_DIM
+                 ) -> EpisodeJournal:
     """The pipeline's journal; an unreadable one is moved aside and a new one started."""
     shape = (image_size, image_size, 3)
     try:
-        return EpisodeJournal(path, shape)
+        return EpisodeJournal(path, shape, action_dim=action_dim)
     except JournalError as exc:
         moved = quarantine(path)
         log.error(f"{exc}; moved to {moved}, starting a new journal")
-        return EpisodeJournal(path, shape)
+        return EpisodeJournal(path, shape, action_dim=action_dim)
 
 
 def restore_journal(pl: Pipeline, log) -> None:

@@ -39,8 +39,9 @@ OPTICAL_FROM_MUJOCO_CAMERA = np.array([1.0, 0.0, 0.0, 0.0])  # [x, y, z, w]
 
 
 def frame_names(tree: FrameTree, *, arm_base: str, world: str, camera: str,
-                tcp_site: str) -> list[str]:
-    """The TF frame name of each of ``tree.frames``, in order; raises on a collision."""
+                tcp_site: str, cameras: dict[str, str] | None = None) -> list[str]:
+    """The TF frame name of each of ``tree.frames``, in order (a camera: ``cameras``' name for
+    it, else ``camera``); raises on a collision."""
     arm = tree.subtree(arm_base)
     names = []
     for f in tree.frames:
@@ -48,7 +49,7 @@ def frame_names(tree: FrameTree, *, arm_base: str, world: str, camera: str,
             name = (world if not f.parent else ARM_PREFIX + f.name if f.name in arm
                     else f.name)
         elif f.kind == "camera":
-            name = camera
+            name = (cameras or {}).get(f.name, camera)
         else:
             name = TCP_FRAME if f.name == tcp_site else f.name
         names.append(name)

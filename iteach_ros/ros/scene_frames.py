@@ -33,11 +33,13 @@ from iteach_ros.ros.robot_description import (
     scene_urdf,
 )
 from iteach_ros.sim.arm import ARM_BASE_BODY, TCP_SITE
+from iteach_ros.sim.env import WRIST_CAMERA
 from iteach_ros.sim.frames import quat_multiply
+from iteach_ros.sim.perception import PERCEPTION_CAMERA
 
 
 class SceneFramesPublisher:
-    def __init__(self, node, env):
+    def __init__(self, node, env, perception_camera: bool = False):
         self.node = node
         self.publishers = []
         self.enabled = hasattr(env, "frame_tree")
@@ -45,9 +47,12 @@ class SceneFramesPublisher:
             node.get_logger().warn(f"{type(env).__name__} has no frame tree: no TF, "
                                    f"camera_info or robot description")
             return
-        self.tree = tree = env.frame_tree()
+        # The perception camera, when its images are published, so its pose is on tf_static.
+        extra = (PERCEPTION_CAMERA,) if perception_camera else ()
+        self.tree = tree = env.frame_tree(cameras=(WRIST_CAMERA,) + extra)
         names = frame_names(tree, arm_base=ARM_BASE_BODY, world=topics.WORLD_FRAME,
-                            camera=topics.WRIST_CAMERA_FRAME, tcp_site=TCP_SITE)
+                            camera=topics.WRIST_CAMERA_FRAME, tcp_site=TCP_SITE,
+                            cameras={PERCEPTION_CAMERA: topics.PERCEPTION_CAMERA_FRAME})
         parent_name = {(f.kind, f.name): n for f, n in zip(tree.frames, names)}
         self.parents = [parent_name.get(("body", f.parent), "") for f in tree.frames]
         self.children = names
@@ -91,7 +96,7 @@ class SceneFramesPublisher:
         if not self.enabled:
             return
         pos, quat = self.tree.relative_poses(self.static)
-        # The wrist image's frame is the camera's optical frame.
+        # A camera's image frame is its optical frame.
         quat[self.camera_rows] = quat_multiply(quat[self.camera_rows],
                                                OPTICAL_FROM_MUJOCO_CAMERA)
         self.tf_static_pub.publish(transforms_msg(

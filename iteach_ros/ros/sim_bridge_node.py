@@ -45,9 +45,13 @@ from iteach_ros.interaction.schedule import EpisodeSchedule, ScheduledEpisode
 from iteach_ros.msg import Action, EpisodeEvent
 from iteach_ros.ros import interfaces as topics
 from iteach_ros.ros.conversions import (
+    DEPTH_ENCODING,
+    LABELS_ENCODING,
+    camera_info_msg,
     joint_state_msg,
     object_poses_msg,
     observation_to_msg,
+    plane_to_msg,
     step_key,
 )
 from iteach_ros.ros.graph import PIPELINE_SEED_STRIDE
@@ -117,11 +121,16 @@ class SimBridgeNode(EpisodeFlow, RobotInterface, LifecycleNode):
         from iteach_ros.sim import make_env
 
         self.env = make_env(p.task, backend=p.backend, render_wrist=p.render_wrist,
-                            max_steps=p.max_steps or None, image_size=p.image_size)
-        if p.object_states == "perceived":  # the paper's open question 3
-            from iteach_ros.sim.perception import PerceivedStates
+                            max_steps=p.max_steps or None, image_size=p.image_size,
+                            action_mode=p.action_mode)
+        self.rig = None  # the perception camera (perception_camera: the paper's question 3)
+        if p.perception_camera:
+            if p.backend != "mujoco":
+                raise ValueError("perception_camera renders the MuJoCo scene: backend mujoco")
+            from iteach_ros.sim.perception import CameraRig
 
-            self.env = PerceivedStates(self.env)
+            self.rig = CameraRig(self.env)
+            self.perception_msgs = ()
         self.observation_pub = topics.OBSERVATION.publisher(self)
         self.image_pub = topics.WRIST_IMAGE.publisher(self)
         self.joint_pub = topics.JOINT_STATES.publisher(self)
@@ -129,7 +138,14 @@ class SimBridgeNode(EpisodeFlow, RobotInterface, LifecycleNode):
         self.event_pub = topics.EPISODE_EVENT.publisher(self)
         self.diagnostics_pub = topics.DIAGNOSTICS.publisher(self)
         # Visualisation: TF, camera_info, robot and scene descriptions (scene_frames).
-        self.frames = SceneFramesPublisher(self, self.env)
+        self.frames = SceneFramesPublisher(self, self.env, perception_camera=self.rig is not None)
+        self.perception_pubs = ()
+        if self.rig is not None:
+            self.perception_pubs = tuple(t.publisher(self) for t in (
+                topics.PERCEPTION_DEPTH, topics.PERCEPTION_LABELS, topics.PERCEPTION_CAMERA_INFO))
+            self.perception_pubs[2].publish(camera_info_msg(
+                self.rig.intrinsics, self.get_clock().now().to_msg(),
+                topics.PERCEPTION_CAMERA_FRAME))
         self.executed_sub = topics.EXECUTED_ACTION.subscription(self, self.executed_callback)
         # Another simulator on this topic (two graphs on one domain) would mix their episodes.
         self.event_sub = topics.EPISODE_EVENT.subscription(self, self.other_event_callback)
@@ -191,7 +207,7 @@ class SimBridgeNode(EpisodeFlow, RobotInterface, LifecycleNode):
         for sub in (self.executed_sub, self.event_sub, self.status_sub):
             self.destroy_subscription(sub)
         for pub in (self.observation_pub, self.image_pub, self.joint_pub, self.poses_pub,
-                    self.event_pub, self.diagnostics_pub):
+                    self.event_pub, self.diagnostics_pub, *self.perception_pubs):
             self.destroy_publisher(pub)
         self.robot_destroy()
         self.frames.destroy()
@@ -203,6 +219,9 @@ class SimBridgeNode(EpisodeFlow, RobotInterface, LifecycleNode):
         return SUCCESS
 
     def _close(self) -> None:
+        if getattr(self, "rig", None) is not None:
+            self.rig.close()
+            self.rig = None
         if self.env is not None:
             self.env.close()
             self.env = None
@@ -232,6 +251,11 @@ class SimBridgeNode(EpisodeFlow, RobotInterface, LifecycleNode):
                                      task=self.params.task, seed=self.seed,
                                      evaluation=self.evaluation, run_id=self.run_id)
         self.last_obs = obs_msg
+        if self.rig is not None:  # the perception camera's images of this very state
+            depth, labels = self.rig.render()
+            frame = topics.PERCEPTION_CAMERA_FRAME
+            self.perception_msgs = (plane_to_msg(depth, DEPTH_ENCODING, stamp, frame),
+                                    plane_to_msg(labels, LABELS_ENCODING, stamp, frame))
         self._send(obs_msg)
         # Visualisation only: no serialisation on the lock-step path when nobody looks (the
         # robot interface publishes both topics with every observation).
@@ -244,6 +268,9 @@ class SimBridgeNode(EpisodeFlow, RobotInterface, LifecycleNode):
         self.frames.publish(stamp)  # TF and camera_info, each only while subscribed
 
     def _send(self, obs_msg) -> None:
+        if self.rig is not None:  # a republished observation comes with its images again
+            for pub, msg in zip(self.perception_pubs, self.perception_msgs):
+                pub.publish(msg)
         self.observation_pub.publish(obs_msg)
         if self.robot:
             self.robot_send(obs_msg)

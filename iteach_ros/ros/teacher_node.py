@@ -11,6 +11,15 @@ overruns fails the rest of its episode (the Action says ``episode_failed``, the 
 once) and the next episode runs in a fresh worker. Its per-episode state
 (``interaction.lockstep.TeacherStream``) restarts with each episode, and a republished
 observation gets the same answer.
+
+With ``perceived_objects`` the CodePolicy reads object states from the perception node
+(``perceived_objects``, paired with each observation by stamp) instead of the observation's
+privileged ones; the gripper and the gripped flags stay the robot's own
+(``core.perception.merge_perceived``). A step waits until its estimate is in.
+
+In the 7-D action mode (``action_mode: 7d``) a CodePolicy's 4-D action gains a zero rotation
+(``core.actions.in_action_space``, as in one process): the teacher holds the tool's
+orientation.
 """
 
 from __future__ import annotations
@@ -21,10 +30,21 @@ import sys
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from iteach_ros.interaction.lockstep import TeacherStream, episode_of
+from iteach_ros.core import ACTION_DIMS
+from iteach_ros.core.actions import in_action_space
+from iteach_ros.core.perception import merge_perceived
+from iteach_ros.core.tasks import task_info
+from iteach_ros.interaction.lockstep import StampPairer, TeacherStream, episode_of
 from iteach_ros.msg import Action, Observation
 from iteach_ros.ros import interfaces as topics
-from iteach_ros.ros.conversions import MessageError, action_msg, objects_from_msg, step_key
+from iteach_ros.ros.conversions import (
+    MessageError,
+    action_msg,
+    object_array_from_msg,
+    objects_from_msg,
+    stamp_key,
+    step_key,
+)
 from iteach_ros.ros.node_support import declare_from_graph, run_node
 from iteach_ros.teacher.llm import LLMConfig, load_llm_config
 from iteach_ros.teacher.service import obtain_policy
@@ -38,6 +58,12 @@ class TeacherNode(Node):
         self.source_pub = topics.CODEPOLICY_SOURCE.publisher(self)
         self.observation_sub = topics.OBSERVATION.subscription(self, self.observation_callback)
         self.generate_srv = topics.GENERATE_POLICY.server(self, self.generate_callback)
+        self.pairer = None
+        if self.params.perceived_objects:
+            self.graspable = task_info(self.params.task).graspable
+            self.pairer = StampPairer(("observation", "objects"))
+            self.perceived_sub = topics.PERCEIVED_OBJECTS.subscription(
+                self, self.perceived_callback)
         self.policy = None
         self.obtained = None
         self.stream: TeacherStream | None = None
@@ -70,13 +96,31 @@ class TeacherNode(Node):
     def observation_callback(self, msg: Observation) -> None:
         if msg.evaluation:  # the learner acts alone
             return
+        if self.pairer is None:
+            self.answer(msg)
+        else:
+            self.answer_pair(self.pairer.offer("observation", stamp_key(msg.header.stamp), msg))
+
+    def perceived_callback(self, msg) -> None:
+        self.answer_pair(self.pairer.offer("objects", stamp_key(msg.header.stamp), msg))
+
+    def answer_pair(self, pair: dict | None) -> None:
+        if pair is not None:
+            self.answer(pair["observation"], pair["objects"])
+
+    def answer(self, msg: Observation, perceived=None) -> None:
         try:
             objects = objects_from_msg(msg)
+            if perceived is not None:
+                objects = merge_perceived(objects, object_array_from_msg(perceived),
+                                          self.graspable)
         except MessageError as exc:
             action, error = None, f"bad observation: {exc}"
         else:
             key = step_key(msg)
             action, error = self.stream.act(key, objects)
+            if action is not None:  # a 4-D CodePolicy in the 7-D mode: holds the orientation
+                action = in_action_space(action, ACTION_DIMS[self.params.action_mode])
             if self.stream.episode_failed and self.failed_episode != episode_of(key):
                 self.failed_episode = episode_of(key)  # said once per episode
                 self.get_logger().error(f"episode {msg.episode} step {msg.step}: the teacher "

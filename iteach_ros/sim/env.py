@@ -22,6 +22,7 @@ import mujoco
 import numpy as np
 
 from iteach_ros.core import CONTROL_HZ, IMAGE_SIZE
+from iteach_ros.core.perception import JAW_HALF_EXTENT
 from iteach_ros.core.state import GRIPPER, ObjectState, Observation
 from iteach_ros.sim.arm import TCP_SITE, ArmController
 from iteach_ros.sim.base import ROTATION_STEP_RAD, TRANSLATION_STEP_M, TaskEnvBase
@@ -30,8 +31,6 @@ from iteach_ros.sim.tasks import TASKS, Task, site_name
 
 __all__ = ["ROTATION_STEP_RAD", "TRANSLATION_STEP_M", "MujocoTaskEnv", "Observation",
            "make_env"]
-# can_be_gripped: the object's grasp point lies in this box of the tool frame (the jaws)
-JAW_HALF_EXTENT = np.array([0.025, 0.04, 0.03])
 WRIST_CAMERA = "wrist"  # the learner's camera (panda.xml)
 
 
@@ -218,11 +217,11 @@ class MujocoTaskEnv(TaskEnvBase):
         return r.render()
 
     # ---- read-outs for visualisation ----------------------------------------------------------
-    def frame_tree(self) -> FrameTree:
-        """Every body, the tool point, the objects' sites and the wrist camera as frames whose
+    def frame_tree(self, cameras: tuple[str, ...] = (WRIST_CAMERA,)) -> FrameTree:
+        """Every body, the tool point, the objects' sites and ``cameras`` as frames whose
         poses follow this environment's state."""
         sites = (TCP_SITE,) + tuple(site_name(n) for n in self.object_names)
-        return FrameTree(self.model, self.data, sites=sites, cameras=(WRIST_CAMERA,))
+        return FrameTree(self.model, self.data, sites=sites, cameras=cameras)
 
     def camera_intrinsics(self, camera: str = WRIST_CAMERA) -> CameraIntrinsics:
         """The pinhole model of ``render(camera)`` at this environment's image size."""
