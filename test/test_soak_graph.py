@@ -63,6 +63,12 @@ def test_killed_and_restarted_nodes_lose_and_double_nothing(tmp_path, ros_env):
                     + "\n".join(f"--- {k}\n{graph.tail(k, 8)}" for k in graph.procs))
                 next_kill = time.monotonic() + rng.uniform(4, 10)
             time.sleep(0.2)
+        # The last episodes may still be on their way to the learner (a loaded host): stopping
+        # now would test shutdown latency, not the kills. Wait until it has stored them.
+        ended = [k for k in seen.ended_runs if k in seen.labels_by_run]
+        wait_end = time.monotonic() + 60
+        while time.monotonic() < wait_end and not set(ended) <= _stored_keys(learner_dir):
+            time.sleep(0.5)
     finally:
         graph.stop()
         monitor.close()
@@ -93,6 +99,18 @@ def test_killed_and_restarted_nodes_lose_and_double_nothing(tmp_path, ros_env):
     runs = {k[0] for k in stored}
     print(f"soak: {len(seen.ended_runs)} episodes ended, {len(stored)} stored, {len(runs)} "
           f"simulator runs, kills {dict(kills)}, {state['steps']} gradient steps")
+
+
+def _stored_keys(learner_dir) -> set:
+    """(run, episode) of every trajectory the learner has stored so far."""
+    keys = set()
+    for path in (learner_dir / "trajectories").glob("*.npz"):
+        try:
+            meta = load_trajectory(path).meta
+        except Exception:  # noqa: BLE001 - being written: counted at the next look
+            continue
+        keys.add((meta.get("run_id"), meta.get("episode")))
+    return keys
 
 
 def _log_of(graph, key, lines: int = 60) -> list[str]:
