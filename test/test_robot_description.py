@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 
 from iteach_ros.ros.robot_description import (
-    OPTICAL_FROM_MUJOCO_CAMERA,
     frame_names,
     robot_urdf,
     scene_urdf,
 )
 from iteach_ros.sim import make_env
 from iteach_ros.sim.arm import ARM_BASE_BODY, ARM_JOINTS, FINGER_JOINTS, TCP_SITE
-from iteach_ros.sim.frames import quat_multiply
+from iteach_ros.sim.frames import OPTICAL_FROM_MUJOCO_CAMERA, quat_multiply
 
 NAMES = dict(arm_base=ARM_BASE_BODY, world="world", camera="wrist_camera", tcp_site=TCP_SITE)
 

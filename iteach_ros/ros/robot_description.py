@@ -27,15 +27,12 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from iteach_ros.sim.frames import Frame, FrameTree, quat_multiply
+from iteach_ros.sim.frames import OPTICAL_FROM_MUJOCO_CAMERA, Frame, FrameTree, quat_multiply
 
 ARM_PREFIX = "panda_"
 TCP_FRAME = "panda_tcp"
 ROBOT_NAME = "panda"
 PLANE_HALF_EXTENT_M = 10.0  # an infinite MuJoCo plane (size 0) is drawn this large
-# MuJoCo camera axes (x right, y up, looking along -z) -> optical (x right, y down, z forward):
-# a half turn about x.
-OPTICAL_FROM_MUJOCO_CAMERA = np.array([1.0, 0.0, 0.0, 0.0])  # [x, y, z, w]
 
 
 def frame_names(tree: FrameTree, *, arm_base: str, world: str, camera: str,

@@ -27,14 +27,13 @@ from iteach_ros.ros.conversions import (
     transforms_msg,
 )
 from iteach_ros.ros.robot_description import (
-    OPTICAL_FROM_MUJOCO_CAMERA,
     frame_names,
     robot_urdf,
     scene_urdf,
 )
 from iteach_ros.sim.arm import ARM_BASE_BODY, TCP_SITE
 from iteach_ros.sim.env import WRIST_CAMERA
-from iteach_ros.sim.frames import quat_multiply
+from iteach_ros.sim.frames import OPTICAL_FROM_MUJOCO_CAMERA, quat_multiply
 from iteach_ros.sim.perception import PERCEPTION_CAMERA
 
 

@@ -24,6 +24,11 @@ _JOINT_KINDS = {mujoco.mjtJoint.mjJNT_FREE: "free", mujoco.mjtJoint.mjJNT_BALL: 
                 mujoco.mjtJoint.mjJNT_SLIDE: "slide", mujoco.mjtJoint.mjJNT_HINGE: "hinge"}
 
 
+# MuJoCo camera axes (x right, y up, looking along -z) -> optical (x right, y down, z forward):
+# a half turn about x.
+OPTICAL_FROM_MUJOCO_CAMERA = np.array([1.0, 0.0, 0.0, 0.0])  # [x, y, z, w]
+
+
 def wxyz_to_xyzw(q: np.ndarray) -> np.ndarray:
     return np.asarray(q, dtype=float)[..., [1, 2, 3, 0]]
 

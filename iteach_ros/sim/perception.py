@@ -14,13 +14,18 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from iteach_ros.core.perception import ObjectEstimator, Pinhole, back_project, merge_perceived
-from iteach_ros.sim.frames import camera_intrinsics
+from iteach_ros.core.perception import (
+    ObjectEstimator,
+    Pinhole,
+    back_project,
+    merge_perceived,
+    quat_to_matrix,
+)
+from iteach_ros.sim.frames import OPTICAL_FROM_MUJOCO_CAMERA, camera_intrinsics
 
 PERCEPTION_CAMERA = "over_shoulder"
 PERCEPTION_SIZE = 256  # at 128 px the button is only a few pixels wide
-# MuJoCo camera axes (x right, y up, looking along -z) -> optical (x right, y down, z forward)
-_OPTICAL = np.diag([1.0, -1.0, -1.0])
+_OPTICAL = quat_to_matrix(OPTICAL_FROM_MUJOCO_CAMERA)
 # An int: comparing an array with the pybind enum itself runs per element in Python (~130 ms
 # for 256 x 256 pixels, ten times the two renders).
 _GEOM = int(mujoco.mjtObj.mjOBJ_GEOM)
@@ -61,7 +66,7 @@ class CameraRig:
         """(depth H x W float32 metres, labels H x W uint16)."""
         d = self.env.data
         self.depth.update_scene(d, self.camera)
-        depth = self.depth.render().astype(np.float32)
+        depth = self.depth.render()  # float32 metres
         self.seg.update_scene(d, self.camera)
         seg = self.seg.render()
         geom = np.where(seg[..., 1] == _GEOM, seg[..., 0], -1)
