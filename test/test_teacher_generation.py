@@ -384,3 +384,13 @@ def test_a_plan_that_leaves_out_the_task_object_is_not_tried_but_asked_for_again
     assert res.accepted and res.tries == 1  # the off-task plan was never simulated
     assert res.candidates[0].plan == ["move the gripper to the target"]
     assert "the task is about the target, which no step mentions" in model.prompts[1][-1].content
+
+
+def test_a_plan_that_grasps_where_the_gripper_is_not_is_asked_for_again_not_simulated():
+    grasp = '1. composer("open the gripper")\n2. composer("close the gripper on the target")'
+    gen, model = generator([grasp, grasp, grasp, PLAN, GOOD_ACTION, CHECK])
+    res = gen.generate("reach", "reach the target", OBJECTS)
+    assert res.accepted and res.tries == 1  # the impossible grasp was never simulated
+    assert res.candidates[0].plan == ["move the gripper to the target"]
+    assert ("the gripper closes on the target in step 2 but never moved to it"
+            in model.prompts[1][-1].content)

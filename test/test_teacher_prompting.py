@@ -146,3 +146,36 @@ def test_plan_problems_before_any_code_is_written():
                      "are ['charger', 'wall outlet']"]
     loop = plan_problems(["move to the charger"] * 3, "unplug charger", objects)
     assert loop == ["the step 'move to the charger' is repeated 3 times"]
+
+
+def test_plans_that_grasp_where_the_gripper_is_not_or_move_another_object_while_holding():
+    from iteach_ros.teacher.answers import grasp_problems
+
+    objects = ["charger", "wall outlet"]
+    # The 0.5B and 1.5B models' unplug_charger plans (results/teacher_generation/*.log).
+    outlet = grasp_problems(["open the gripper", "move to the wall outlet",
+                             "close the gripper on the charger",
+                             "move the wall outlet 20cm along its normal"], objects)
+    assert outlet == [
+        "the gripper closes on the charger in step 3 but step 2 moved it elsewhere ('move to "
+        "the wall outlet'): move to the charger right before closing the gripper on it",
+        "the gripper holds the charger from step 3, so step 4 cannot move the wall outlet: "
+        "move the charger"]
+    assert grasp_problems(["close the gripper on the charger"], objects) == [
+        "the gripper closes on the charger in step 1 but never moved to it: move to the "
+        "charger first"]
+    assert grasp_problems(["open the gripper", "move to the charger",
+                           "close the gripper on the charger",
+                           "pull the charger 20cm along its normal"], objects) == []
+    # Releasing ends the hold; moving to a place while holding is fine; a longer name
+    # ('microwave door') is not read as the shorter one it contains ('microwave').
+    assert grasp_problems(["open the gripper", "move to the cube", "close the gripper on the cube",
+                           "move the cube 10cm up", "move to the plate",
+                           "move the cube 5cm above the plate",
+                           "open the gripper to release the cube", "push the plate 3cm up"],
+                          ["cube", "plate"]) == []
+    door = grasp_problems(["move to the microwave door", "close the gripper on the microwave door",
+                           "push the microwave door 3cm against its normal",
+                           "push the microwave 3cm"], ["microwave", "microwave door"])
+    assert door == ["the gripper holds the microwave door from step 2, so step 4 cannot move "
+                    "the microwave: move the microwave door"]

@@ -38,6 +38,11 @@ def parse_plan(text: str, max_steps: int = 12) -> list[str]:
 
 
 OFF_TASK = "the task is about the "  # a plan problem that makes the plan not worth trying
+# Plans that grasp one object where the gripper is not, or move another while holding it: the
+# fingers can only close on what the gripper was moved to, and a held object goes wherever
+# the gripper goes. Physically impossible as written, so also not worth a simulation.
+GRASP_PROBLEM = "the gripper "
+_MOVES_OBJECT_RE = re.compile(r"^(?:move|push|pull|lift|lower|slide) the (.+)$")
 
 
 def plan_problems(steps: list[str], description: str, objects, foreign=(),
@@ -67,9 +72,56 @@ def plan_problems(steps: list[str], description: str, objects, foreign=(),
                 problems.append(f"the {m.group(1)} cannot be picked up ("
                                 + (f"only the {' and the '.join(graspable)}" if graspable
                                    else "nothing here can") + ")")
+    problems += grasp_problems(steps, objects)
     repeated = sorted({s for s in steps if steps.count(s) >= 3})
     if repeated:
         problems.append(f"the step {repeated[0]!r} is repeated {steps.count(repeated[0])} times")
+    return problems
+
+
+def _leading_object(text: str, objects) -> str | None:
+    """The task's object a text starts with (the longest name that fits)."""
+    for name in sorted(objects, key=lambda o: -len(o)):
+        if re.match(rf"{re.escape(str(name).lower())}\b", text):
+            return name
+    return None
+
+
+def grasp_problems(steps: list[str], objects) -> list[str]:
+    """Grasps the plan cannot carry out: closing the gripper on an object that the last
+    motion step did not bring the gripper to, and, while an object is held (closed on it and
+    not yet opened), a step that moves, pushes or pulls another object."""
+    problems: list[str] = []
+    last_motion: tuple[int, str] | None = None  # (step number, instruction)
+    held: tuple[int, str] | None = None  # (step that grasped, object)
+    for number, raw in enumerate(steps, 1):
+        step = raw.strip().lower()
+        grasp = re.match(r"close the gripper on the (.+)$", step)
+        if grasp:
+            target = _leading_object(grasp.group(1), objects)
+            if target is not None:
+                if last_motion is None:
+                    problems.append(f"{GRASP_PROBLEM}closes on the {target} in step {number} "
+                                    f"but never moved to it: move to the {target} first")
+                elif target not in step_objects(last_motion[1], objects):
+                    problems.append(
+                        f"{GRASP_PROBLEM}closes on the {target} in step {number} but step "
+                        f"{last_motion[0]} moved it elsewhere ('{last_motion[1]}'): move to "
+                        f"the {target} right before closing the gripper on it")
+                held = (number, target)
+            continue
+        if step.startswith("open the gripper"):
+            held = None
+            continue
+        if step.startswith("close the gripper"):
+            continue
+        moved = _MOVES_OBJECT_RE.match(step)
+        if held is not None and moved and not step.startswith("move to "):
+            other = _leading_object(moved.group(1), objects)
+            if other is not None and other != held[1]:
+                problems.append(f"{GRASP_PROBLEM}holds the {held[1]} from step {held[0]}, so "
+                                f"step {number} cannot move the {other}: move the {held[1]}")
+        last_motion = (number, step)
     return problems
 
 

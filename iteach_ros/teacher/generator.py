@@ -33,6 +33,7 @@ from langchain_core.messages import BaseMessage
 
 from iteach_ros.codepolicy.sandbox import validate_source
 from iteach_ros.teacher.answers import (
+    GRASP_PROBLEM,
     OFF_TASK,
     bind_missing_objects,
     clean_snippet,
@@ -140,7 +141,8 @@ class TeacherGenerator:
         """A parsable plan not in ``tried`` (None when every answer repeated a tried plan or
         left out what the task is about); ``plan_problems`` are re-asked with the problem, and
         the last parsable plan is kept when they persist, unless it never names an object the
-        task names (not worth its code and a simulation: another plan is asked for instead).
+        task names or grasps where the gripper is not (neither is worth its code and a
+        simulation: another plan is asked for instead).
         ``max_steps``: a shorter limit than the configuration's."""
         note, fallback, repeated, off_task = feedback, None, False, False
         limit = min(max_steps or self.config.max_plan_steps, self.config.max_plan_steps)
@@ -165,7 +167,7 @@ class TeacherGenerator:
                     self.progress("plan: " + " | ".join(f"{i}. {s}"
                                                         for i, s in enumerate(steps, 1)))
                     return steps
-                if any(p.startswith(OFF_TASK) for p in problems):
+                if any(p.startswith((OFF_TASK, GRASP_PROBLEM)) for p in problems):
                     off_task = True
                 else:
                     fallback = steps
