@@ -132,6 +132,22 @@ def test_bind_missing_objects():
     assert bind_missing_objects("if (:", ["x"]) == "if (:"
 
 
+def test_closed_on_an_object_is_read_as_the_gripper_holding_it():
+    from iteach_ros.teacher.answers import closed_to_gripped, lint_snippet
+
+    # The 0.5B model's unplug_charger check, repeated through three lint re-prompts.
+    check = "if get_object('charger').closed:\n    increment_current_step()"
+    fixed = closed_to_gripped(check)
+    assert fixed == "if get_object('charger').gripped:\n    increment_current_step()"
+    assert lint_snippet(check) and not lint_snippet(fixed)
+    # Through a variable the motion code bound; the gripper's own .closed is left alone.
+    both = "if c.closed and gripper.closed and c.closed:\n    increment_current_step()"
+    assert closed_to_gripped(both, "c = get_object('charger')\ngripper = get_object('gripper')"
+                             ) == ("if c.gripped and gripper.closed and c.gripped:\n"
+                                   "    increment_current_step()")
+    assert closed_to_gripped("if (:") == "if (:"
+
+
 def test_plan_problems_before_any_code_is_written():
     from iteach_ros.teacher.answers import plan_problems
 
@@ -167,6 +183,12 @@ def test_plans_that_grasp_where_the_gripper_is_not_or_move_another_object_while_
     assert grasp_problems(["open the gripper", "move to the charger",
                            "close the gripper on the charger",
                            "pull the charger 20cm along its normal"], objects) == []
+    # The 0.5B model's 27/50 unplug_charger program: it presses the closed fingers on the
+    # charger and 'releases' it, never holding it.
+    assert grasp_problems(["close the gripper", "move to the charger",
+                           "open the gripper on the charger"], objects) == [
+        "the gripper opens at the charger in step 3 but holds nothing then: close the gripper "
+        "on an object before releasing it, or open the gripper without naming an object"]
     # Releasing ends the hold; moving to a place while holding is fine; a longer name
     # ('microwave door') is not read as the shorter one it contains ('microwave').
     assert grasp_problems(["open the gripper", "move to the cube", "close the gripper on the cube",

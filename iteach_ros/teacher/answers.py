@@ -89,8 +89,9 @@ def _leading_object(text: str, objects) -> str | None:
 
 def grasp_problems(steps: list[str], objects) -> list[str]:
     """Grasps the plan cannot carry out: closing the gripper on an object that the last
-    motion step did not bring the gripper to, and, while an object is held (closed on it and
-    not yet opened), a step that moves, pushes or pulls another object."""
+    motion step did not bring the gripper to, releasing at an object while holding nothing
+    and, while an object is held (closed on it and not yet opened), a step that moves, pushes
+    or pulls another object."""
     problems: list[str] = []
     last_motion: tuple[int, str] | None = None  # (step number, instruction)
     held: tuple[int, str] | None = None  # (step that grasped, object)
@@ -111,6 +112,11 @@ def grasp_problems(steps: list[str], objects) -> list[str]:
                 held = (number, target)
             continue
         if step.startswith("open the gripper"):
+            named = step_objects(step[len("open the gripper"):], objects)
+            if held is None and named:
+                problems.append(f"{GRASP_PROBLEM}opens at the {named[0]} in step {number} but "
+                                f"holds nothing then: close the gripper on an object before "
+                                f"releasing it, or open the gripper without naming an object")
             held = None
             continue
         if step.startswith("close the gripper"):
@@ -270,3 +276,26 @@ def bind_missing_objects(code: str, objects, context: str = "") -> str:
     missing = [n for n in dict.fromkeys(used) if n in candidates and n not in bound]
     lines = [f"{n} = get_object({candidates[n]!r})" for n in missing]
     return "\n".join([*lines, code]) if lines else code
+
+
+def closed_to_gripped(code: str, context: str = "") -> str:
+    """Rewrite ``<object>.closed`` to ``<object>.gripped`` for any object but the gripper: a
+    small model's reading of 'close the gripper on the charger' as ``charger.closed``, which
+    is always False (``.closed`` is the gripper's); the only sensible meaning is that the
+    gripper holds the object. ``context``: code before the snippet, whose variables it uses."""
+
+    try:
+        tree = ast.parse(code)
+        bound = _object_variables(ast.parse(f"{context}\n{code}"))
+    except SyntaxError:
+        return code
+    spots = sorted(((node.end_lineno, node.end_col_offset) for node in ast.walk(tree)
+                    if isinstance(node, ast.Attribute) and node.attr == "closed"
+                    and _object_of(node.value, bound) not in (None, "gripper")), reverse=True)
+    if not spots:
+        return code
+    lines = code.splitlines()
+    for lineno, end in spots:
+        line = lines[lineno - 1]
+        lines[lineno - 1] = line[:end - len("closed")] + "gripped" + line[end:]
+    return "\n".join(lines)

@@ -37,6 +37,7 @@ from iteach_ros.teacher.answers import (
     OFF_TASK,
     bind_missing_objects,
     clean_snippet,
+    closed_to_gripped,
     extract_code,
     lint_snippet,
     object_problems,
@@ -205,8 +206,9 @@ class TeacherGenerator:
                 msgs = lib.check_messages(objects, instruction, action_code, note)
             answer = self._ask(msgs, self._retry_temperature(temperature, attempt),
                                grammar=grammar)
-            code = bind_missing_objects(clean_snippet(extract_code(answer), role), objects,
-                                        action_code if role == CHECK else "")
+            context = action_code if role == CHECK else ""
+            code = closed_to_gripped(bind_missing_objects(
+                clean_snippet(extract_code(answer), role), objects, context), context)
             problems = self.snippet_problems(role, code, objects, action_code, instruction)
             if any(code.strip() == r.strip() for r in refused):
                 problems.append("this is the same code as before, which failed; change it")
