@@ -394,3 +394,15 @@ def test_a_plan_that_grasps_where_the_gripper_is_not_is_asked_for_again_not_simu
     assert res.candidates[0].plan == ["move the gripper to the target"]
     assert ("the gripper closes on the target in step 2 but never moved to it"
             in model.prompts[1][-1].content)
+
+
+def test_a_plan_moving_an_object_the_wrong_way_is_asked_for_again_not_simulated(monkeypatch):
+    # The fake task's condition, as a pulled-out charger's: the target moved along its normal.
+    monkeypatch.setattr("iteach_ros.teacher.generator.required_directions",
+                        lambda task: [("target", "along its normal")])
+    wrong = '1. composer("move the target 5cm against its normal")'
+    gen, model = generator([wrong, wrong, wrong, PLAN, GOOD_ACTION, CHECK])
+    res = gen.generate("reach", "reach the target", OBJECTS)
+    assert res.accepted and res.tries == 1  # the wrong-way plan was never simulated
+    assert ("the task needs the target moved along its normal, but step 1 moves it against "
+            "its normal" in model.prompts[1][-1].content)

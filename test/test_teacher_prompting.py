@@ -132,6 +132,25 @@ def test_bind_missing_objects():
     assert bind_missing_objects("if (:", ["x"]) == "if (:"
 
 
+def test_a_plan_moving_an_object_against_the_way_its_success_condition_needs():
+    from iteach_ros.teacher.answers import plan_problems
+    from iteach_ros.teacher.conditions import required_directions
+
+    objects = ["charger", "wall outlet"]
+    directions = required_directions("unplug_charger")
+    assert directions == [("charger", "along its normal")]
+    # The 0.5B model's unplug_charger plans (results/teacher_generation/*.log).
+    wrong = ["open the gripper", "move to the charger", "close the gripper on the charger",
+             "move the charger 20cm against its normal"]
+    assert plan_problems(wrong, "unplug charger by 20cm", objects, directions=directions) == [
+        "the task needs the charger moved along its normal, but step 4 moves it against its "
+        "normal ('move the charger 20cm against its normal')"]
+    right = wrong[:3] + ["pull the charger 20cm along its normal"]
+    assert plan_problems(right, "unplug charger by 20cm", objects, directions=directions) == []
+    # Tasks whose conditions name no direction are not checked.
+    assert required_directions("close_microwave") == []
+
+
 def test_closed_on_an_object_is_read_as_the_gripper_holding_it():
     from iteach_ros.teacher.answers import closed_to_gripped, lint_snippet
 

@@ -42,14 +42,17 @@ OFF_TASK = "the task is about the "  # a plan problem that makes the plan not wo
 # fingers can only close on what the gripper was moved to, and a held object goes wherever
 # the gripper goes. Physically impossible as written, so also not worth a simulation.
 GRASP_PROBLEM = "the gripper "
+DIRECTION_PROBLEM = "the task needs "
 _MOVES_OBJECT_RE = re.compile(r"^(?:move|push|pull|lift|lower|slide) the (.+)$")
 
 
 def plan_problems(steps: list[str], description: str, objects, foreign=(),
-                  graspable=None) -> list[str]:
+                  graspable=None, directions=()) -> list[str]:
     """What is wrong with a parsed plan before any code is written: it names objects of the
     few-shot examples that the task does not have (``foreign``), it never names an object the
-    task description names (the task is about it), or it repeats one step three times or more.
+    task description names (the task is about it), it moves an object the opposite way to
+    the one its success condition needs (``directions``: (object, 'along its normal' |
+    'against its normal')), or it repeats one step three times or more.
     """
     joined = " ".join(steps).lower()
 
@@ -73,6 +76,15 @@ def plan_problems(steps: list[str], description: str, objects, foreign=(),
                                 + (f"only the {' and the '.join(graspable)}" if graspable
                                    else "nothing here can") + ")")
     problems += grasp_problems(steps, objects)
+    opposite = {"along its normal": "against its normal", "against its normal": "along its normal"}
+    for obj, way in directions:
+        for number, raw in enumerate(steps, 1):
+            step = raw.strip().lower()
+            moved = _MOVES_OBJECT_RE.match(step)
+            if (moved and _leading_object(moved.group(1), objects) == obj
+                    and opposite[way] in step):
+                problems.append(f"{DIRECTION_PROBLEM}the {obj} moved {way}, but step {number} "
+                                f"moves it {opposite[way]} ('{raw.strip()}')")
     repeated = sorted({s for s in steps if steps.count(s) >= 3})
     if repeated:
         problems.append(f"the step {repeated[0]!r} is repeated {steps.count(repeated[0])} times")

@@ -17,6 +17,9 @@ class Condition:
 
     text: str
     test: Callable[[dict, dict], bool] | None = None
+    # (object, "along its normal" | "against its normal"): the way the condition needs the
+    # object to move, where it names one (a plan moving it the other way cannot succeed).
+    direction: tuple[str, str] | None = None
 
 
 def _held(name: str):
@@ -48,7 +51,8 @@ SUCCESS_CONDITIONS: dict[str, tuple[Condition, ...]] = {
                               Condition("the lid is at least 10 cm above where it started",
                                         _risen("lid", 0.10))),
     "unplug_charger": (Condition("the charger is pulled at least 5 cm out along its normal",
-                                 _along_normal("charger", 0.05)),),
+                                 _along_normal("charger", 0.05),
+                                 ("charger", "along its normal")),),
     "put_rubbish_in_bin": (Condition("the rubbish lies inside the bin"),),
     "reach_target": (Condition("the gripper is within 2.5 cm of the target",
                                _near("gripper", "target", 0.025)),),
@@ -67,3 +71,8 @@ def check_conditions(task: str, first: dict, last: dict) -> dict[str, bool | Non
         except (KeyError, AttributeError, TypeError, ValueError):  # an env without the object
             out[cond.text] = None
     return out
+
+
+def required_directions(task: str) -> list[tuple[str, str]]:
+    """(object, direction) for each of the task's conditions that names a direction."""
+    return [c.direction for c in SUCCESS_CONDITIONS.get(task, ()) if c.direction is not None]

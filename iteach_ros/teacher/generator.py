@@ -33,6 +33,7 @@ from langchain_core.messages import BaseMessage
 
 from iteach_ros.codepolicy.sandbox import validate_source
 from iteach_ros.teacher.answers import (
+    DIRECTION_PROBLEM,
     GRASP_PROBLEM,
     OFF_TASK,
     bind_missing_objects,
@@ -45,6 +46,7 @@ from iteach_ros.teacher.answers import (
     plan_problems,
     step_objects,
 )
+from iteach_ros.teacher.conditions import required_directions
 from iteach_ros.teacher.diagnosis import ACTION, CHECK, Diagnosis
 from iteach_ros.teacher.generation import (
     BudgetSpent,
@@ -87,6 +89,7 @@ class TeacherGenerator:
         self._deadline: float | None = None
         self._grammars: dict[str, Grammar] = {}
         self._graspable: list[str] | None = None
+        self._directions: list[tuple[str, str]] = []
 
     # ---- LLM access -----------------------------------------------------------------------------
     @property
@@ -163,12 +166,14 @@ class TeacherGenerator:
                     repeated = True
                     self.progress(f"plan attempt {attempt + 1}: a plan tried before")
                     continue
-                problems = plan_problems(steps, description, objects, foreign, self._graspable)
+                problems = plan_problems(steps, description, objects, foreign, self._graspable,
+                                         self._directions)
                 if not problems:
                     self.progress("plan: " + " | ".join(f"{i}. {s}"
                                                         for i, s in enumerate(steps, 1)))
                     return steps
-                if any(p.startswith((OFF_TASK, GRASP_PROBLEM)) for p in problems):
+                if any(p.startswith((OFF_TASK, GRASP_PROBLEM, DIRECTION_PROBLEM))
+                       for p in problems):
                     off_task = True
                 else:
                     fallback = steps
@@ -319,4 +324,5 @@ class TeacherGenerator:
         planner is told them, and its grammar lets it close the gripper only on them (None:
         not known, not said)."""
         self._graspable = None if graspable is None else list(graspable)
+        self._directions = required_directions(task)
         return PlanSearch(self, task, description, list(object_names)).run()
