@@ -26,10 +26,10 @@ elif current_step == 3:
         increment_current_step()
 elif current_step == 4:
     # move the rubbish 10cm up
-    gripper = get_object('gripper')
     rubbish = get_object('rubbish')
-    move_gripper(rubbish.position - gripper.position)
-    if np.linalg.norm(rubbish.position - gripper.position) < 0.02:
+    goal = rubbish.initial_position + np.array([0.0, 0.0, 0.10])
+    move_gripper(goal - rubbish.position)
+    if np.linalg.norm(goal - rubbish.position) < 0.02:
         increment_current_step()
 elif current_step == 5:
     # move the rubbish 5cm above the bin

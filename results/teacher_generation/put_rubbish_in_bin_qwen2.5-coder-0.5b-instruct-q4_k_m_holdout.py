@@ -4,13 +4,12 @@
 #   1. composer("open the gripper")
 #   2. composer("move to the rubbish")
 #   3. composer("close the gripper on the rubbish")
-#   4. composer("move the rubbish 10cm up")
-#   5. composer("move the rubbish 5cm above the bin")
-#   6. composer("open the gripper to release the rubbish")
+#   4. composer("move to the bin")
+#   5. composer("push the rubbish into the bin")
 if current_step == 1:
     # open the gripper
     set_gripper(True)
-    if not get_object('rubbish').gripped:
+    if not get_object('gripper').closed:
         increment_current_step()
 elif current_step == 2:
     # move to the rubbish
@@ -25,24 +24,23 @@ elif current_step == 3:
     if get_object('rubbish').gripped:
         increment_current_step()
 elif current_step == 4:
-    # move the rubbish 10cm up
+    # move to the bin
     gripper = get_object('gripper')
-    rubbish = get_object('rubbish')
-    move_gripper(rubbish.position - gripper.position)
-    if np.linalg.norm(rubbish.position - gripper.position) < 0.02:
+    bin = get_object('bin')
+    move_gripper(bin.position - gripper.position)
+    if np.linalg.norm(bin.position - gripper.position) < 0.02:
         increment_current_step()
 elif current_step == 5:
-    # move the rubbish 5cm above the bin
+    # push the rubbish into the bin
+    gripper = get_object('gripper')
+    bin = get_object('bin')
     rubbish = get_object('rubbish')
     bin = get_object('bin')
-    goal = bin.position + 0.05 * bin.normal
-    move_gripper(goal - rubbish.position)
-    if np.linalg.norm(goal - rubbish.position) < 0.02:
-        increment_current_step()
-elif current_step == 6:
-    # open the gripper to release the rubbish
-    set_gripper(True)
-    if not get_object('rubbish').gripped:
+    bin = get_object('bin')
+    bin = get_object('bin')
+    bin = get_object('bin')
+    bin = get_object('bin')
+    if np.linalg.norm(bin.position - gripper.position) < 0.02:
         increment_current_step()
 else:
     set_done()

@@ -7,7 +7,6 @@
 #   4. composer("move the cube 10cm up")
 #   5. composer("move the cube 5cm above the target area")
 #   6. composer("open the gripper to release the cube")
-#   7. composer("move to the target area")
 if current_step == 1:
     # open the gripper
     set_gripper(True)
@@ -27,10 +26,10 @@ elif current_step == 3:
         increment_current_step()
 elif current_step == 4:
     # move the cube 10cm up
-    gripper = get_object('gripper')
     cube = get_object('cube')
-    move_gripper(cube.position - gripper.position)
-    if np.linalg.norm(cube.position - gripper.position) < 0.02:
+    goal = cube.initial_position + np.array([0.0, 0.0, 0.10])
+    move_gripper(goal - cube.position)
+    if np.linalg.norm(goal - cube.position) < 0.02:
         increment_current_step()
 elif current_step == 5:
     # move the cube 5cm above the target area
@@ -44,13 +43,6 @@ elif current_step == 6:
     # open the gripper to release the cube
     set_gripper(True)
     if not get_object('cube').gripped:
-        increment_current_step()
-elif current_step == 7:
-    # move to the target area
-    gripper = get_object('gripper')
-    target_area = get_object('target area')
-    move_gripper(target_area.position - gripper.position)
-    if np.linalg.norm(target_area.position - gripper.position) < 0.02:
         increment_current_step()
 else:
     set_done()
