@@ -72,7 +72,8 @@ def test_a_gripper_that_runs_into_an_object_blames_the_plan_and_says_so():
                      "if np.linalg.norm(charger.position - gripper.position) < 0.02:\n"
                      "    increment_current_step()")]
     assembled = assemble("unplug charger by 20cm", ("charger", "wall outlet"), code)
-    report = validate_policy(assembled.source, "unplug_charger", [0])
+    # Seed 11 fails; on most seeds the pressing fingers drag the plug out by friction.
+    report = validate_policy(assembled.source, "unplug_charger", [11])
     d = diagnose(report, assembled, code)
     assert d.fault == "plan" and "ran into the charger" in d.reason and "closed" in d.reason
     assert "ran into the charger and pushed it with its fingers closed" in report.account(plan)
@@ -91,6 +92,7 @@ def test_a_gripper_sent_straight_to_a_point_it_cannot_reach_blames_the_plan():
     assert straight_to(code[0]) == "wall outlet"
     assert straight_to(StepCode("up", UP, UP_DONE)) is None
     assembled = assemble("unplug charger by 20cm", ("charger", "wall outlet"), code)
-    report = validate_policy(assembled.source, "unplug_charger", [0])
+    # Seed 11 fails; on most seeds the pressing fingers drag the plug out by friction.
+    report = validate_policy(assembled.source, "unplug_charger", [11])
     d = diagnose(report, assembled, code)
     assert d.fault == "plan" and "stopped short of the wall outlet" in d.reason
