@@ -42,6 +42,7 @@ OFF_TASK = "the task is about the "  # a plan problem that makes the plan not wo
 # fingers can only close on what the gripper was moved to, and a held object goes wherever
 # the gripper goes. Physically impossible as written, so also not worth a simulation.
 GRASP_PROBLEM = "the gripper "
+# A plan moving an object against the way the success condition needs cannot succeed either.
 DIRECTION_PROBLEM = "the task needs "
 _MOVES_OBJECT_RE = re.compile(r"^(?:move|push|pull|lift|lower|slide) the (.+)$")
 
@@ -76,15 +77,7 @@ def plan_problems(steps: list[str], description: str, objects, foreign=(),
                                 + (f"only the {' and the '.join(graspable)}" if graspable
                                    else "nothing here can") + ")")
     problems += grasp_problems(steps, objects)
-    opposite = {"along its normal": "against its normal", "against its normal": "along its normal"}
-    for obj, way in directions:
-        for number, raw in enumerate(steps, 1):
-            step = raw.strip().lower()
-            moved = _MOVES_OBJECT_RE.match(step)
-            if (moved and _leading_object(moved.group(1), objects) == obj
-                    and opposite[way] in step):
-                problems.append(f"{DIRECTION_PROBLEM}the {obj} moved {way}, but step {number} "
-                                f"moves it {opposite[way]} ('{raw.strip()}')")
+    problems += direction_problems(steps, objects, directions)
     repeated = sorted({s for s in steps if steps.count(s) >= 3})
     if repeated:
         problems.append(f"the step {repeated[0]!r} is repeated {steps.count(repeated[0])} times")
@@ -97,6 +90,24 @@ def _leading_object(text: str, objects) -> str | None:
         if re.match(rf"{re.escape(str(name).lower())}\b", text):
             return name
     return None
+
+
+_OPPOSITE = {"along its normal": "against its normal", "against its normal": "along its normal"}
+
+
+def direction_problems(steps: list[str], objects, directions) -> list[str]:
+    """Steps that move an object against the way the task's success condition needs it to go
+    (``directions``: (object, 'along its normal' | 'against its normal'))."""
+    problems = []
+    for obj, way in directions:
+        for number, raw in enumerate(steps, 1):
+            step = raw.strip().lower()
+            moved = _MOVES_OBJECT_RE.match(step)
+            if (moved and _leading_object(moved.group(1), objects) == obj
+                    and _OPPOSITE[way] in step):
+                problems.append(f"{DIRECTION_PROBLEM}the {obj} moved {way}, but step {number} "
+                                f"moves it {_OPPOSITE[way]} ('{raw.strip()}')")
+    return problems
 
 
 def grasp_problems(steps: list[str], objects) -> list[str]:

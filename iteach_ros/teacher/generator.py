@@ -145,8 +145,8 @@ class TeacherGenerator:
         """A parsable plan not in ``tried`` (None when every answer repeated a tried plan or
         left out what the task is about); ``plan_problems`` are re-asked with the problem, and
         the last parsable plan is kept when they persist, unless it never names an object the
-        task names or grasps where the gripper is not (neither is worth its code and a
-        simulation: another plan is asked for instead).
+        task names, grasps where the gripper is not or moves an object the wrong way (none
+        is worth its code and a simulation: another plan is asked for instead).
         ``max_steps``: a shorter limit than the configuration's."""
         note, fallback, repeated, off_task = feedback, None, False, False
         limit = min(max_steps or self.config.max_plan_steps, self.config.max_plan_steps)
