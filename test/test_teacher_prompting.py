@@ -7,7 +7,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from iteach_ros.codepolicy.sandbox import SandboxedPolicy
 from iteach_ros.core.state import ObjectState
 from iteach_ros.teacher.answers import bind_missing_objects, clean_snippet, extract_code, parse_plan
-from iteach_ros.teacher.prompting import PromptLibrary, StepCode, assemble
+from iteach_ros.teacher.prompting import PromptLibrary, StepCode, assemble, step_kind
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,32 @@ def test_holdout_drops_related_examples_and_changes_hash(lib):
     assert held.digest() != lib.digest()
     assert lib.select("push_button", holdout=False) is lib
     assert lib.digest() == PromptLibrary.load().digest()  # stable
+
+
+def test_step_kind_abstracts_objects_and_distances():
+    assert step_kind("pull the cork 5cm along its normal", ["cork", "bottle"]) == step_kind(
+        "pull the drawer handle 15cm along its normal", ["drawer", "drawer handle"])
+    assert step_kind("open the gripper", []) != step_kind("open the gripper to release the cube",
+                                                          ["cube"])
+
+
+def test_holdout_keeps_a_code_example_of_every_kind_a_kept_example_has(lib):
+    # In normal mode only the marked steps are shown (every other step repeats their kind).
+    assert all(s.fewshot for _, s in lib.step_examples())
+    for task in ("pick_and_lift", "take_lid_off_saucepan", "put_rubbish_in_bin",
+                 "close_microwave", "unplug_charger", "push_button", "reach_target"):
+        held = lib.select(task, holdout=True)
+        shown = {step_kind(s.instruction, e.objects) for e, s in held.step_examples()}
+        kept = {step_kind(s.instruction, e.objects) for e in held.examples for s in e.steps}
+        assert shown == kept, task
+        assert all(task not in e.related_tasks for e, _ in held.step_examples())
+    # The pick-and-place example (the only marked "open the gripper") is held out for
+    # pick_and_lift; the drawer example's unmarked "open the gripper" takes its place.
+    held = lib.select("pick_and_lift", holdout=True)
+    opened = [(e.task, s.check) for e, s in held.step_examples()
+              if s.instruction == "open the gripper"]
+    assert opened == [("open drawer 15cm", "if is_gripper_open():\n    increment_current_step()")]
+    assert "open the gripper" in held.action_messages(["cube"], "x")[1].content
 
 
 def test_parse_plan_composer_and_fallbacks():

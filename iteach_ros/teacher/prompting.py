@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -91,15 +92,26 @@ class PromptLibrary:
         payload = {"templates": {k: v for k, v in self.texts.items() if k != "examples.yaml"},
                    "examples": [[e.task, e.objects, e.skill, e.graspable,
                                  [(s.instruction, s.action, s.check, s.fewshot) for s in e.steps]]
-                                for e in self.examples]}
+                                for e in self.examples],
+                   "step_examples": [[e.task, s.instruction] for e, s in self.step_examples()]}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def step_examples(self) -> list[tuple[Example, ExampleStep]]:
         """(task, step) pairs shown in the action and check prompts: the steps marked
-        ``fewshot``, or every step when none is marked."""
+        ``fewshot``, plus the first step of each kind (:func:`step_kind`) that no marked step
+        in use shows: leaving an example out (holdout) must not leave a kind of step, such as
+        "open the gripper", without any code example while another example still has one."""
         pairs = [(e, s) for e in self.examples for s in e.steps]
-        marked = [(e, s) for e, s in pairs if s.fewshot]
-        return marked or pairs
+        shown = {step_kind(s.instruction, e.objects) for e, s in pairs if s.fewshot}
+        chosen = []
+        for e, s in pairs:
+            kind = step_kind(s.instruction, e.objects)
+            if s.fewshot:
+                chosen.append((e, s))
+            elif kind not in shown:
+                shown.add(kind)
+                chosen.append((e, s))
+        return chosen
 
     # ---- messages ---------------------------------------------------------------------------
     def planner_system(self) -> str:
@@ -145,6 +157,15 @@ class PromptLibrary:
             request += "\n" + feedback
         msgs.append(HumanMessage(request))
         return msgs
+
+
+def step_kind(instruction: str, objects) -> str:
+    """An instruction with its objects and distances abstracted: "pull the cork 5cm along its
+    normal" and "pull the drawer handle 15cm along its normal" are one kind of step."""
+    kind = instruction.lower()
+    for name in sorted(objects, key=len, reverse=True):
+        kind = re.sub(rf"\b{re.escape(name.lower())}\b", "<object>", kind)
+    return re.sub(r"\d+(?:\.\d+)?\s*(?:cm|mm|m)\b", "<distance>", kind)
 
 
 def _task_line(description: str, objects, graspable=None) -> str:
