@@ -246,3 +246,32 @@ def test_plans_that_grasp_where_the_gripper_is_not_or_move_another_object_while_
                            "push the microwave 3cm"], ["microwave", "microwave door"])
     assert door == ["the gripper holds the microwave door from step 2, so step 4 cannot move "
                     "the microwave: move the microwave door"]
+
+
+def test_a_check_waiting_for_the_opposite_of_its_motion_is_a_problem():
+    from iteach_ros.teacher.answers import gripper_state_problems
+    from iteach_ros.teacher.generator import CHECK, TeacherGenerator
+
+    done = "\n    increment_current_step()"
+    opens, closes = "set_gripper(True)", "set_gripper(False)"
+    # The 0.5B model's checks of "open the gripper" with no example of that step kind.
+    for check in ("if get_object('gripper').closed:", "if get_object('lid').gripped:",
+                  "if not is_gripper_open() and current_step == 1:"):
+        problems = gripper_state_problems(check + done, opens)
+        assert problems and "never becomes true; wait for is_gripper_open()" in problems[0]
+        assert problems[0] in TeacherGenerator.snippet_problems(CHECK, check + done, ["lid"],
+                                                                opens, "open the gripper")
+    assert "true only before the fingers close" in gripper_state_problems(
+        "if is_gripper_open():" + done, closes)[0]
+    # Checks that can pass, or that say nothing about the gripper.
+    for check, action in (("if is_gripper_open():", opens),
+                          ("if not get_object('lid').gripped:", opens),
+                          ("if get_object('lid').gripped:", closes),
+                          ("if get_object('lid').gripped or is_gripper_open():", closes),
+                          ("if get_object('gripper').closed:", "move_gripper(goal)"),
+                          ("if np.linalg.norm(goal - gripper.position) < 0.02:", opens)):
+        assert gripper_state_problems(check + done, action) == [], check
+    # Every example step of the library passes.
+    lib = PromptLibrary.load()
+    assert not [s.instruction for e in lib.examples for s in e.steps
+                if gripper_state_problems(s.check, s.action)]

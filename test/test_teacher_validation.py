@@ -79,6 +79,7 @@ def test_each_episode_is_traced_step_by_step_and_checked_against_the_success_con
     assert trace[0].start == 0 and trace[0].end == trace[1].start and trace[2].end is None
     assert trace[0].gripper_path_m > 0.2 and trace[1].gripper_path_m < 0.01
     assert trace[2].moved_m["lid"] > 0.09  # the lift carried the lid
+    assert trace[2].command[2] > 0.3 and trace[1].command == [0.0, 0.0, 0.0]  # up; closing
     assert report.episodes[0].conditions == {"the gripper holds the lid": True,
                                              "the lid is at least 10 cm above where it started":
                                              True}
@@ -102,4 +103,8 @@ def test_the_account_of_a_failed_plan_says_where_it_stuck_and_which_condition_fa
     step_feedback = report.feedback(LID_PLAN, step=3)
     assert "During that step the gripper travelled" in step_feedback and "had come to rest" \
         in step_feedback
+    # The arm is blocked, so only the command shows that "lift" was coded as a descent.
+    assert "Its motion code drove the gripper toward" in step_feedback
+    assert "down (-z), against the lid's normal, which points up (+z)." in step_feedback
+    assert report.episodes[0].trace[2].command[2] < -0.3
     assert 0 < report.mean_progress(3) < 1

@@ -229,6 +229,73 @@ def lint_snippet(code: str, context: str = "") -> list[str]:
     return problems
 
 
+def gripper_state_problems(code: str, action_code: str) -> list[str]:
+    """A check that waits for the opposite of what its step's motion code does to the gripper:
+    after ``set_gripper(True)`` the gripper is never closed and holds nothing, so a check on
+    ``gripper.closed`` or ``<object>.gripped`` never passes; after ``set_gripper(False)``,
+    ``is_gripper_open()`` holds only until the fingers close, so the check passes at once."""
+
+    try:
+        action, tree = ast.parse(action_code), ast.parse(code)
+        bound = _object_variables(ast.parse(f"{action_code}\n{code}"))
+    except SyntaxError:
+        return []
+    commands = [n for n in ast.walk(action) if isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Name) and n.func.id == "set_gripper" and n.args
+                and isinstance(n.args[0], ast.Constant) and isinstance(n.args[0].value, bool)]
+    if not commands:
+        return []
+    last = max(commands, key=lambda n: (n.lineno, n.col_offset))
+    opens = last.args[0].value
+    problems = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.If):
+            continue
+        for atom, positive in _conjuncts(node.test):
+            wants_open = _wants_open(atom, positive, bound)
+            if wants_open is None or wants_open == opens:
+                continue
+            text = ast.unparse(atom) if positive else f"not {ast.unparse(atom)}"
+            if opens:
+                problems.append(f"the motion code opens the gripper (set_gripper(True)), so "
+                                f"{text} never becomes true; wait for is_gripper_open()")
+            else:
+                problems.append(f"the motion code closes the gripper (set_gripper(False)), so "
+                                f"{text} is true only before the fingers close; wait for "
+                                "get_object('gripper').closed or the object's .gripped")
+    return problems
+
+
+def _conjuncts(test, positive: bool = True):
+    """(atom, polarity) pairs that must all hold for ``test`` to pass (``or`` is not
+    followed: one never-true alternative need not block it)."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        if isinstance(test.operand, ast.BoolOp):
+            return
+        yield from _conjuncts(test.operand, not positive)
+    elif isinstance(test, ast.BoolOp):
+        if isinstance(test.op, ast.And) and positive:
+            for value in test.values:
+                yield from _conjuncts(value, positive)
+    else:
+        yield test, positive
+
+
+def _wants_open(atom, positive: bool, bound: dict[str, str]) -> bool | None:
+    """Whether an atom of a check needs the gripper open (True) or closed (False); None when
+    it says nothing about the gripper (or, like ``not lid.gripped``, fits either)."""
+    if (isinstance(atom, ast.Call) and isinstance(atom.func, ast.Name)
+            and atom.func.id == "is_gripper_open"):
+        return positive
+    if isinstance(atom, ast.Attribute) and atom.attr in ("closed", "gripped"):
+        owner = _object_of(atom.value, bound)
+        if owner == "gripper":
+            return not positive
+        if owner is not None and atom.attr == "gripped" and positive:
+            return False
+    return None
+
+
 def _scoped_attributes() -> dict[str, tuple[str, str]]:
     """attribute -> (the objects it is meaningful for, its value elsewhere), from the attribute
     table, for the attributes meaningful for the gripper only or for objects only."""

@@ -40,6 +40,7 @@ from iteach_ros.teacher.answers import (
     clean_snippet,
     closed_to_gripped,
     extract_code,
+    gripper_state_problems,
     lint_snippet,
     object_problems,
     parse_plan,
@@ -248,6 +249,8 @@ class TeacherGenerator:
         if not problems and instruction:
             problems += object_problems(code, step_objects(instruction, objects), objects,
                                         action_code if role == CHECK else "")
+        if not problems and role == CHECK:
+            problems += gripper_state_problems(code, action_code)
         if role == CHECK and "increment_current_step" not in code:
             problems.append("the check must call increment_current_step() when the step is done")
         if role == ACTION and not any(k in code for k in ("move_gripper", "set_gripper")):

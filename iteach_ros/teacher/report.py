@@ -41,6 +41,10 @@ class StepTrace:
     moved_m: dict[str, float] = field(default_factory=dict)
     gripper_to_m: dict[str, float] = field(default_factory=dict)
     gripper_closed: bool | None = None
+    # the program's mean translation command over the step (each axis in [-0.9, 0.9]): what
+    # its motion code asked for, which a blocked arm's path does not show
+    command: list[float] = field(default_factory=list)
+    normals: dict[str, list[float]] = field(default_factory=dict)  # objects' at the step start
 
     @property
     def finished(self) -> bool:
@@ -311,7 +315,41 @@ def _step_account(trace: StepTrace | None) -> str:
     return (f" During that step the gripper travelled {100 * trace.gripper_path_m:.1f} cm"
             + (" and had come to rest" if trace.gripper_settled else "")
             + (f", ending {near}" if near else "")
-            + (f"; objects moved: {', '.join(moved)}" if moved else "; no object moved") + ".")
+            + (f"; objects moved: {', '.join(moved)}" if moved else "; no object moved") + "."
+            + _command_account(trace.command, trace.normals))
+
+
+_AXIS_WORDS = (("+x", "-x"), ("+y", "-y"), ("up (+z)", "down (-z)"))
+COMMAND_SHARE = 0.3  # a mean command component (of 0.9) worth naming
+NORMAL_COS = 0.7  # a command this close to an object's normal is said to go along it
+
+
+def _ways(vector, share: float) -> list[str]:
+    return [_AXIS_WORDS[i][0 if c > 0 else 1] for i, c in enumerate(vector) if abs(c) >= share]
+
+
+def _command_account(command, normals=None) -> str:
+    """The way the step's motion code pointed the gripper, e.g. 'down (-z)' for a 'lift'
+    coded with the wrong sign, and the object normal it went along or against (a small model
+    writes ``- 0.2 * lid.normal`` for 'lift' without knowing that the lid's normal points up);
+    empty when it commanded no steady motion."""
+    if len(command) != 3:
+        return ""
+    ways = _ways(command, COMMAND_SHARE)
+    if not ways:
+        return ""
+    text = f" Its motion code drove the gripper toward {' and '.join(ways)}"
+    cmd = np.asarray(command, float) / np.linalg.norm(command)
+    for name, normal in (normals or {}).items():
+        n = np.asarray(normal, float)
+        if name == GRIPPER or not np.isclose(np.linalg.norm(n), 1.0, atol=0.05):
+            continue
+        cos = float(cmd @ n)
+        if abs(cos) >= NORMAL_COS:
+            text += (f", {'along' if cos > 0 else 'against'} the {name}'s normal, which points "
+                     f"{' and '.join(_ways(n, 0.5))}")
+            break
+    return text + "."
 
 
 def _end_state(ep: EpisodeRecord) -> str:

@@ -141,7 +141,8 @@ def validate_policy(source: str, task: str, seeds: Sequence[int], *,
                 tracer.observe(last["n"], obs.objects)
 
             try:
-                res = run_policy_episode(env, runner, seed=seed, record=record)
+                res = run_policy_episode(env, _Commanded(runner, tracer), seed=seed,
+                                         record=record)
                 rec = EpisodeRecord(seed=seed, success=res.success, steps=res.steps,
                                     final_step=policy.current_step,
                                     program_done=res.program_done,
@@ -174,6 +175,21 @@ def validate_policy(source: str, task: str, seeds: Sequence[int], *,
     return report
 
 
+class _Commanded:
+    """The policy as the rollout sees it, telling the tracer each translation it commands."""
+
+    def __init__(self, policy, tracer: _Tracer):
+        self.policy, self.tracer = policy, tracer
+
+    def reset(self) -> None:
+        self.policy.reset()
+
+    def step(self, objects):
+        out = self.policy.step(objects)
+        self.tracer.command(out.action)
+        return out
+
+
 class _Tracer:
     """Cuts an episode's observations into the program's steps (the step a program is in when
     it reads an observation is ``policy.current_step`` after the previous one)."""
@@ -184,22 +200,31 @@ class _Tracer:
         self.path: list[np.ndarray] = []  # gripper positions during the current step
         self.start_objects: dict = {}
         self.objects: dict = {}
+        self.commands: list[np.ndarray] = []  # translation commands during the current step
 
     def observe(self, index: int, objects: dict) -> None:
         step = int(self.policy.current_step)
         if not self.traces or self.traces[-1].step != step:
             if self.traces:
                 self._close(index)
-            self.traces.append(StepTrace(step=step, start=index))
-            self.path = []
+            self.traces.append(StepTrace(step=step, start=index, normals={
+                k: [round(float(c), 3) for c in v.normal] for k, v in objects.items()
+                if k != GRIPPER}))
+            self.path, self.commands = [], []
             self.start_objects = objects
         if GRIPPER in objects:
             self.path.append(np.asarray(objects[GRIPPER].position, dtype=float))
         self.objects = objects
 
+    def command(self, action) -> None:
+        """The action the program returned for the last observation (its current step's)."""
+        self.commands.append(np.asarray(action, dtype=float)[:3])
+
     def _close(self, end: int | None) -> None:
         t = self.traces[-1]
         t.end = end
+        if self.commands:
+            t.command = [round(float(c), 3) for c in np.mean(self.commands, axis=0)]
         path = np.asarray(self.path) if self.path else np.zeros((0, 3))
         if len(path) > 1:
             t.gripper_path_m = round(float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum()), 4)
