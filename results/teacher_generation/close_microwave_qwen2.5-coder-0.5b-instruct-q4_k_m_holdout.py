@@ -18,11 +18,10 @@ elif current_step == 2:
         increment_current_step()
 elif current_step == 3:
     # move the microwave door 30cm
-    gripper = get_object('gripper')
     microwave_door = get_object('microwave door')
-    goal = microwave_door.initial_position - 0.03 * microwave_door.normal
-    move_gripper(goal - gripper.position)
-    if np.linalg.norm(goal - gripper.position) < 0.02:
+    gripper = get_object('gripper')
+    move_gripper(microwave_door.position - gripper.position)
+    if np.linalg.norm(microwave_door.position - gripper.position) < 0.02:
         increment_current_step()
 else:
     set_done()

@@ -3,15 +3,11 @@
 # Plan:
 #   1. composer("open the gripper")
 #   2. composer("move to the button")
-#   3. composer("close the gripper on the button")
-#   4. composer("move the button 10cm above the button")
-#   5. composer("move the button 5cm above the button")
-#   6. composer("open the gripper to release the button")
-#   7. composer("move to the button")
+#   3. composer("close the gripper")
 if current_step == 1:
     # open the gripper
     set_gripper(True)
-    if not get_object('button').gripped:
+    if is_gripper_open():
         increment_current_step()
 elif current_step == 2:
     # move to the button
@@ -21,36 +17,12 @@ elif current_step == 2:
     if np.linalg.norm(button.position - gripper.position) < 0.02:
         increment_current_step()
 elif current_step == 3:
-    # close the gripper on the button
+    # close the gripper
+    button = get_object('button')
+    gripper = get_object('gripper')
     set_gripper(False)
-    if not get_object('button').gripped:
-        increment_current_step()
-elif current_step == 4:
-    # move the button 10cm above the button
-    gripper = get_object('gripper')
-    button = get_object('button')
-    goal = button.initial_position - 0.30 * button.normal
-    move_gripper(goal - button.position)
-    if np.linalg.norm(goal - button.position) < 0.02:
-        increment_current_step()
-elif current_step == 5:
-    # move the button 5cm above the button
-    button = get_object('button')
-    goal = button.initial_position + 0.05 * button.normal
-    move_gripper(goal - button.position)
-    if np.linalg.norm(goal - button.position) < 0.02:
-        increment_current_step()
-elif current_step == 6:
-    # open the gripper to release the button
-    set_gripper(True)
-    if not get_object('button').gripped:
-        increment_current_step()
-elif current_step == 7:
-    # move to the button
-    gripper = get_object('gripper')
-    button = get_object('button')
     move_gripper(button.position - gripper.position)
-    if np.linalg.norm(button.position - gripper.position) < 0.02:
+    if get_object('button').gripped:
         increment_current_step()
 else:
     set_done()

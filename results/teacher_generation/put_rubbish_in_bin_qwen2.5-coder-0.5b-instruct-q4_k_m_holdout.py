@@ -5,11 +5,11 @@
 #   2. composer("move to the rubbish")
 #   3. composer("close the gripper on the rubbish")
 #   4. composer("move to the bin")
-#   5. composer("push the rubbish into the bin")
+#   5. composer("push the rubbish 10cm against its normal")
 if current_step == 1:
     # open the gripper
     set_gripper(True)
-    if not get_object('gripper').closed:
+    if is_gripper_open():
         increment_current_step()
 elif current_step == 2:
     # move to the rubbish
@@ -31,16 +31,12 @@ elif current_step == 4:
     if np.linalg.norm(bin.position - gripper.position) < 0.02:
         increment_current_step()
 elif current_step == 5:
-    # push the rubbish into the bin
+    # push the rubbish 10cm against its normal
     gripper = get_object('gripper')
-    bin = get_object('bin')
     rubbish = get_object('rubbish')
-    bin = get_object('bin')
-    bin = get_object('bin')
-    bin = get_object('bin')
-    bin = get_object('bin')
-    bin = get_object('bin')
-    if np.linalg.norm(bin.position - gripper.position) < 0.02:
+    goal = rubbish.initial_position - 0.10 * rubbish.normal
+    move_gripper(goal - gripper.position)
+    if np.linalg.norm(goal - gripper.position) < 0.02:
         increment_current_step()
 else:
     set_done()

@@ -3,16 +3,10 @@
 # Plan:
 #   1. composer("open the gripper")
 #   2. composer("move to the target")
-#   3. composer("close the gripper on the target")
-#   4. composer("move the target 2cm down")
 if current_step == 1:
     # open the gripper
     set_gripper(True)
-    gripper = get_object('gripper')
-    target = get_object('target')
-    move_gripper(target.position - gripper.position)
-    gripper = get_object('gripper')
-    if get_object('target').gripped and np.linalg.norm(get_object('target').position - gripper.position) < 0.02:
+    if not get_object('target').gripped:
         increment_current_step()
 elif current_step == 2:
     # move to the target
@@ -20,18 +14,6 @@ elif current_step == 2:
     target = get_object('target')
     move_gripper(target.position - gripper.position)
     if np.linalg.norm(target.position - gripper.position) < 0.02:
-        increment_current_step()
-elif current_step == 3:
-    # close the gripper on the target
-    set_gripper(False)
-    if get_object('gripper').closed:
-        increment_current_step()
-elif current_step == 4:
-    # move the target 2cm down
-    target = get_object('target')
-    goal = target.initial_position - 0.02 * target.normal
-    move_gripper(goal - target.position)
-    if np.linalg.norm(goal - target.position) < 0.02:
         increment_current_step()
 else:
     set_done()
