@@ -23,3 +23,20 @@ def test_a_row_shows_the_validation_and_the_held_out_result():
     assert not meets_target(record(evaluation={"successes": 50, "episodes": 50},
                                    generation_s=601.0))
     assert "0 of 1" in table({"k": rec})
+
+
+def test_the_readme_block_is_the_summary_per_model_and_mode():
+    import pytest
+
+    from iteach_ros.teacher.benchmark import SUMMARY_BEGIN, TABLE_END, with_readme_summary
+
+    recs = {"a": record(evaluation={"successes": 50, "episodes": 50}),
+            "b": record(task="push_button", mode="holdout", commit="def")}
+    text = f"intro\n{SUMMARY_BEGIN}\nstale row\n{TABLE_END}\nrest\n"
+    out = with_readme_summary(text, recs)
+    assert out.startswith("intro\n") and out.endswith("rest\n") and "stale row" not in out
+    assert "| m | normal | 1 of 1 (unplug_charger); commit abc |" in out
+    assert "| m | holdout | 0 of 1; commit def |" in out
+    assert "| task |" not in out  # the per-task rows stay in docs/results.md
+    with pytest.raises(ValueError, match="README.md has no"):
+        with_readme_summary("no block here", recs)

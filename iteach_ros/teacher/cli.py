@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--render-only", dest="render_only", action="store_true",
                        help="only rewrite the tables from the records")
     bench.add_argument("--no-doc", "--no-readme", dest="no_readme", action="store_true",
-                       help="do not rewrite the table in docs/results.md")
+                       help="do not rewrite the tables in docs/results.md and README.md")
     bench.set_defaults(func=cmd_benchmark)
 
     ship = sub.add_parser("ship", help="make a generated program the task's shipped policy")
