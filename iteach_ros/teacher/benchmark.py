@@ -123,13 +123,18 @@ def meets_target(record: dict, budget_s: float = 600.0) -> bool:
                 and (record.get("generation_s") or 1e9) <= budget_s)
 
 
-def table(records: dict) -> str:
-    """The per-task table and a summary per model and mode."""
+def _ordered(records: dict) -> list[dict]:
+    """Records by model, mode, then the tasks' own order."""
     from iteach_ros.core.tasks import TASK_INFO
 
     order = {t: i for i, t in enumerate(TASK_INFO)}
-    rows = sorted(records.values(), key=lambda r: (r["model"], MODES.index(r["mode"]),
+    return sorted(records.values(), key=lambda r: (r["model"], MODES.index(r["mode"]),
                                                    order.get(r["task"], 99)))
+
+
+def table(records: dict) -> str:
+    """The per-task table and a summary per model and mode."""
+    rows = _ordered(records)
     lines = ["| task | model | mode | accepted | validation (best program) | open loop, 50 "
              "held-out seeds | programs validated | LLM calls | generation (min) | load avg "
              "before / after | commit |",
@@ -149,11 +154,7 @@ def table(records: dict) -> str:
 
 def summary(records: dict) -> str:
     """Per model and mode: how many tasks met the target, and which (the README's table)."""
-    from iteach_ros.core.tasks import TASK_INFO
-
-    order = {t: i for i, t in enumerate(TASK_INFO)}
-    rows = sorted(records.values(), key=lambda r: (r["model"], MODES.index(r["mode"]),
-                                                   order.get(r["task"], 99)))
+    rows = _ordered(records)
     lines = ["| model | mode | tasks accepted with >= 90 % open loop within 10 min |",
              "|---|---|---|"]
     groups: dict[tuple, list] = {}
