@@ -4,15 +4,18 @@ One gradient step (encode every frame, LSTM over the sequences, weighted loss, b
 on a batch of ``--batch`` sequences x ``--length`` frames of 128x128 RGB, for each variant in
 turn, interleaved in rounds so the machine's load falls on all of them alike. The variants:
 
-- ``current``: what ``CeilingPolicy`` does (NHWC uint8 frames permuted to an NCHW view, so
-  the input's memory stays channels-last; NCHW weights)
-- ``channels_last``: the weights in channels-last too (``net.to(memory_format=...)``)
-- ``nchw``: the frames copied to contiguous NCHW first
-- ``bf16``: the encoder under ``torch.autocast("cpu", torch.bfloat16)`` (the LSTM stays fp32:
-  oneDNN has no bf16 LSTM primitive for mixed inputs)
+- ``fp32``: ``CeilingPolicy`` with ``precision="fp32"`` (NHWC uint8 frames permuted to an NCHW
+  view, so the input's memory stays channels-last; NCHW weights); the ratios are against it
+- ``channels_last``: fp32 with the weights in channels-last too (``net.to(memory_format=...)``)
+- ``nchw``: fp32 with the frames copied to contiguous NCHW first
+- ``bf16``: ``precision="bf16"``: the encoder under ``torch.autocast(..., torch.bfloat16)``
+  (the LSTM stays fp32: oneDNN has no bf16 LSTM primitive for mixed inputs)
 - ``bf16_channels_last``: bf16 with channels-last weights
-- ``compiled`` (``--compile``): the encoder through ``torch.compile``; its compile time is
+- ``compiled`` (``--compile``): the fp32 encoder through ``torch.compile``; its compile time is
   reported apart
+
+The policy's default, ``precision="auto"``, is bf16 on a CPU with AMX and fp32 elsewhere
+(``iteach_ros/learning/precision.py``); the header says which this machine gets.
 
     python benchmarks/bench_learner_step.py [--rounds 6] [--md results/bench_learner_step.md]
 """
@@ -20,7 +23,6 @@ turn, interleaved in rounds so the machine's load falls on all of them alike. Th
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import statistics
@@ -32,41 +34,24 @@ import numpy as np
 import torch
 
 from iteach_ros.learning.policy import CeilingPolicy, PolicyConfig
-
-
-def cpu_flags() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-                return " ".join(f for f in wanted if f in flags) or "none of avx2/avx512/amx"
-    except OSError:
-        pass
-    return "unknown"
+from iteach_ros.learning.precision import describe_cpu, encoder_uses_bf16
 
 
 def make_variant(name: str, compile_encoder: bool = False):
-    """(policy, optimizer, encode function) for one variant; the same seed for all."""
+    """(policy, optimizer) for one variant; the same seed for all."""
     torch.manual_seed(0)
-    policy = CeilingPolicy(PolicyConfig())
-    net = policy.net
     bf16 = name.startswith("bf16")
+    policy = CeilingPolicy(PolicyConfig(precision="bf16" if bf16 else "fp32"))
+    net = policy.net
     if name.endswith("channels_last"):
         net.to(memory_format=torch.channels_last)
-    encoder = torch.compile(net.encoder) if compile_encoder else net.encoder
-
-    def encode(frames_uint8):
-        x = frames_uint8.permute(0, 3, 1, 2)
-        if name == "nchw":
-            x = x.contiguous()
-        autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if bf16
-                    else contextlib.nullcontext())
-        with autocast:
-            return encoder(x.float().div_(255.0)).float()
-
-    if name != "current":  # "current" is the policy's own encode, untouched
+    if name == "nchw":
+        def encode(frames_uint8):
+            x = frames_uint8.permute(0, 3, 1, 2).contiguous()
+            return net.encoder(x.float().div_(255.0))
         net.encode = encode
+    if compile_encoder:
+        net.encoder = torch.compile(net.encoder)
     return policy, torch.optim.Adam(net.parameters(), lr=3e-4)
 
 
@@ -99,7 +84,7 @@ def main(argv=None) -> int:
              rng.normal(size=(args.batch, args.length, 8)).astype(np.float32),
              rng.uniform(-1, 1, (args.batch, args.length, 4)).astype(np.float32),
              np.ones((args.batch, args.length), np.float32))
-    names = ["current", "channels_last", "nchw", "bf16", "bf16_channels_last"]
+    names = ["fp32", "channels_last", "nchw", "bf16", "bf16_channels_last"]
     variants = {name: make_variant(name) for name in names}
     compile_s = None
     if args.compile:
@@ -123,16 +108,17 @@ def main(argv=None) -> int:
 
     rows = [f"| {name} | {1000 * min(w for w, _ in t):.0f} | "
             f"{1000 * statistics.median(w for w, _ in t):.0f} | {1000 * cpu(name):.0f} | "
-            f"{cpu('current') / cpu(name):.2f}x |" for name, t in times.items()]
+            f"{cpu('fp32') / cpu(name):.2f}x |" for name, t in times.items()]
     head = (f"Python {platform.python_version()}, torch {torch.__version__}, "
-            f"{os.cpu_count()} CPUs ({cpu_flags()}), {torch.get_num_threads()} torch "
+            f"{os.cpu_count()} CPUs ({describe_cpu()}), {torch.get_num_threads()} torch "
             f"thread(s), load average {load_start:.2f} at the start and {load_end:.2f} at the end, "
             f"{date.today()}; `python benchmarks/bench_learner_step.py --batch {args.batch} "
             f"--length {args.length} --rounds {args.rounds} --threads {args.threads}"
             f"{' --compile' if args.compile else ''}`\n\n"
             f"One gradient step on {args.batch} sequences x {args.length} frames (128x128 RGB), "
-            f"variants interleaved in {args.rounds} rounds. Milliseconds.\n")
-    table = "\n".join(["| variant | wall best | wall median | CPU median | speed vs current "
+            f"variants interleaved in {args.rounds} rounds. Milliseconds. The policy's default "
+            f"(precision auto) here: {'bf16' if encoder_uses_bf16('auto') else 'fp32'}.\n")
+    table = "\n".join(["| variant | wall best | wall median | CPU median | speed vs fp32 "
                        "(CPU) |", "|---|---|---|---|---|", *rows])
     if compile_s is not None:
         table += f"\n\ntorch.compile of the encoder: {compile_s:.0f} s before its first step."

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from iteach_ros.experiments.config import ProtocolConfig
-from iteach_ros.experiments.table import Cell, interval, main
+from iteach_ros.experiments.table import (
+    README_BEGIN,
+    README_END,
+    Cell,
+    interval,
+    main,
+    with_readme_table,
+)
 from iteach_ros.sim import make_env
 from iteach_ros.sim.perturb import ArmPush
 
@@ -77,3 +84,20 @@ def test_the_table_command_end_to_end_on_a_tiny_protocol(tmp_path, capsys):
     capsys.readouterr()
     assert main(argv) == 0  # kept cells are read back, not run again
     assert "3 cells already in" in capsys.readouterr().out
+
+
+def test_the_readme_block_is_replaced_by_the_run_and_a_readme_without_one_is_an_error():
+    readme = f"# x\n\nbefore\n{README_BEGIN}\nold table\n{README_END}\nafter\n"
+    table = ("### Held-out evaluation (nominal)\n\n| task | BC |\n|---|---|\n"
+             "| push_button | 80 % |\n")
+    new = with_readme_table(readme, "python -m iteach_ros.experiments.table", table,
+                            ["push_button"], 0.5, 1.5)
+    assert "old table" not in new and new.startswith("# x\n\nbefore\n") and new.endswith("after\n")
+    assert "#### Held-out evaluation (nominal)" in new  # under the README's own heading
+    assert "| push_button | 80 % |" in new and "load average 0.5 at the start and 1.5" in new
+    assert "(results/paper_table/push_button.png)" in new
+    with pytest.raises(ValueError, match="README.md has no"):
+        with_readme_table("# no block\n", "cmd", table, ["push_button"], 0, 0)
+    from iteach_ros.readme_blocks import README
+
+    assert README_BEGIN in README.read_text() and README_END in README.read_text()

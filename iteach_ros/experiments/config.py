@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from iteach_ros.core import ACTION_DIMS, SANDBOXES
+from iteach_ros.learning.precision import check_precision
 
 EVAL_SEED_BASE = 900_000  # held out: never used for demonstrations or training
 PROGRESS_SEED_BASE = 800_000  # the agent alone, during training (learning curves)
@@ -47,6 +48,7 @@ class ProtocolConfig:
     sandbox: str = SANDBOXES[0]  # where a cache or file teacher runs: worker | in_process
     max_steps: int | None = None  # per-episode step limit (None: the task's)
     device: str = "cpu"
+    precision: str = "auto"  # the learner's encoder: auto | fp32 | bf16 (learning/precision.py)
     torch_threads: int = 1  # 1 beside the simulator on 2 cores; 0: torch's default
     concurrent: bool = True  # train in a background thread while collecting (CEILing)
     transport: str = "inprocess"  # inprocess | graph (the ROS 2 nodes over DDS)
@@ -70,6 +72,7 @@ class ProtocolConfig:
             raise ValueError(f"sandbox must be one of {SANDBOXES}, got {self.sandbox!r}")
         if self.transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, got {self.transport!r}")
+        check_precision(self.precision)
         if self.action_mode not in ACTION_DIMS:
             raise ValueError(f"action_mode must be one of {sorted(ACTION_DIMS)}, got "
                              f"{self.action_mode!r}")

@@ -63,7 +63,8 @@ def phase_processes(cfg, learner_dir: Path, *, seed: int, episodes: int, interac
         "learner": {"batch_size": cfg.batch_size, "sequence_length": cfg.sequence_length,
                     "sequence_mode": cfg.sequence_mode, "lr": cfg.lr,
                     "image_size": cfg.image_size, "seed": cfg.seed,
-                    "torch_threads": cfg.torch_threads, "warm_steps": warm,
+                    "torch_threads": cfg.torch_threads, "precision": cfg.precision,
+                    "warm_steps": warm,
                     "steps_per_episode": cfg.steps_per_episode,
                     "demonstrations": str(demonstrations or "")},
     }

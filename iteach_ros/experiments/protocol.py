@@ -117,7 +117,8 @@ def run_protocol(cfg: ProtocolConfig, env=None, progress: bool = True, log=print
         else:
             buffer = ReplayBuffer(cfg.sequence_length, cfg.sequence_mode)
             policy = CeilingPolicy(PolicyConfig(image_size=cfg.image_size,
-                                                action_dim=ACTION_DIMS[cfg.action_mode]),
+                                                action_dim=ACTION_DIMS[cfg.action_mode],
+                                                precision=cfg.precision),
                                    cfg.device)
             trainer = Trainer(policy, buffer, TrainerConfig(lr=cfg.lr, batch_size=cfg.batch_size,
                                                             seed=cfg.seed))

@@ -7,6 +7,7 @@ weights carry the feedback labels (see buffer.py).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass
 
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from iteach_ros.core import ACTION_DIM, IMAGE_SIZE, PROPRIO_DIM
+from iteach_ros.learning.precision import check_precision, encoder_uses_bf16
 
 
 @dataclass
@@ -31,8 +33,12 @@ class PolicyConfig:
     lstm_hidden: int = 264  # CEILing: 256 image features + 8 proprio
     action_std: float = 0.1  # fixed Gaussian std (CEILing)
     binary_gripper: bool = True  # at inference the gripper command is +-1 by sign
+    # the encoder's number format: auto (bf16 where the CPU has AMX, else fp32) | fp32 | bf16
+    # (learning/precision.py); weights and checkpoints are fp32 in every mode
+    precision: str = "auto"
 
     def __post_init__(self):
+        check_precision(self.precision)
         if self.first_stride not in (2, 4):
             raise ValueError(f"first_stride must be 2 or 4, got {self.first_stride}")
         if self.image_size % (4 * self.first_stride) or self.image_size < 16:
@@ -70,9 +76,13 @@ class CeilingNet(nn.Module):
         self.head = nn.Linear(cfg.lstm_hidden, cfg.action_dim)
 
     def encode(self, frames_uint8: torch.Tensor) -> torch.Tensor:
-        """(N, H, W, 3) uint8 -> (N, image_features)."""
+        """(N, H, W, 3) uint8 -> (N, image_features), fp32 whatever the encoder computes in."""
         x = frames_uint8.permute(0, 3, 1, 2).float().div_(255.0)
-        return self.encoder(x)
+        device = x.device.type
+        autocast = (torch.autocast(device, dtype=torch.bfloat16)
+                    if encoder_uses_bf16(self.cfg.precision, device) else contextlib.nullcontext())
+        with autocast:
+            return self.encoder(x).float()
 
     def forward(self, features, proprio, state=None):
         """features (B, L, F), proprio (B, L, P) -> mean action (B, L, A), LSTM state."""

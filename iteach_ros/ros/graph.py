@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from iteach_ros.core import ACTION_DIMS, CONTROL_HZ, SANDBOXES
 from iteach_ros.interaction.pace import PACES
 from iteach_ros.learning.arbiter import MODES as FEEDBACK_MODES
+from iteach_ros.learning.precision import PRECISIONS
 
 PACKAGE = "iteach_ros"
 SEED_MAX = 2**31 - 1
@@ -179,6 +180,8 @@ NODES: tuple[NodeSpec, ...] = (
         "seed": Param(0, "initial weights and batch sampling", (0, SEED_MAX)),
         "torch_threads": Param(1, "torch threads (the graph's processes share the cores; 0: "
                                "torch's default)", (0, 256)),
+        "precision": Param("auto", "image encoder's number format: auto (bf16 where the CPU has "
+                           "AMX, else fp32) | fp32 | bf16", choices=PRECISIONS),
     }, per_pipeline=False, doc="policy inference, replay buffer, concurrent training"),
 )
 NODE_BY_NAME = {n.name: n for n in NODES}

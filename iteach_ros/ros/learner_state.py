@@ -131,7 +131,8 @@ def make_trainer(params, checkpoint_dir: Path | None, buffer: ReplayBuffer,
 
     torch.manual_seed(p.seed)  # the same initial weights for the same seed
     cfg = TrainerConfig(lr=p.lr, batch_size=p.batch_size, seed=p.seed)
-    policy = CeilingPolicy(PolicyConfig(image_size=p.image_size, action_dim=dim))
+    policy = CeilingPolicy(PolicyConfig(image_size=p.image_size, action_dim=dim,
+                                        precision=p.precision))
     return Trainer(policy, buffer, cfg), {}
 
 
