@@ -78,7 +78,7 @@ def test_a_learner_refuses_demonstrations_and_checkpoints_of_the_other_action_sp
     assert store.add_demonstrations(str(path), buffer, None, action_dim=4) == 1
 
     params = SimpleNamespace(action_mode="4d", lr=1e-3, batch_size=1, seed=0, image_size=32,
-                             warm_start_checkpoint="")
+                             warm_start_checkpoint="", precision="auto")
     trainer, _ = store.make_trainer(params, None, buffer, log=None)
     ckpt = tmp_path / "policy.pt"
     trainer.save_checkpoint(ckpt)
