@@ -83,7 +83,9 @@ def test_the_table_command_end_to_end_on_a_tiny_protocol(tmp_path, capsys):
     assert (out / "reach_target.png").stat().st_size > 0
     capsys.readouterr()
     assert main(argv) == 0  # kept cells are read back, not run again
-    assert "3 cells already in" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "3 cells already in" in printed
+    assert "0 cells run in" in printed and "3 read back from an earlier run" in printed
 
 
 def test_the_readme_block_is_replaced_by_the_run_and_a_readme_without_one_is_an_error():

@@ -75,6 +75,7 @@ class Outcome:
     error: str = ""
     curve: list[tuple[int, float]] = field(default_factory=list)  # (episodes, agent success)
     shares: list[tuple[float, float]] = field(default_factory=list)  # (corrective, evaluative)
+    reused: bool = False  # read back from an earlier run of the command, not run now
 
 
 def config_of(cell: Cell, base: ProtocolConfig, teacher: str, bc_steps: int | None):
@@ -179,11 +180,14 @@ def markdown(outcomes: list[Outcome], methods: list[str], wall_s: float, jobs: i
             + ".")
         lines.append("")
     cell_walls = [o.summary["wall_s"] for o in outcomes if o.summary is not None]
+    reused = sum(o.reused for o in outcomes)
+    timing = (f"{len(outcomes) - reused} cells run in {wall_s / 60:.1f} minutes of wall time "
+              f"with {jobs} jobs" + (f", {reused} read back from an earlier run (their time is "
+                                     f"in the cell-minutes only)" if reused else ""))
     lines.append(f"Success rate over the training seeds {seeds} (mean [95 % interval]: Student's "
                  f"t over the seeds, Wilson over the episodes for one seed; the open-loop "
                  f"teacher is deterministic, so it runs once). "
-                 f"{len(cell_walls)} cells, {sum(cell_walls) / 60:.1f} cell-minutes, "
-                 f"{wall_s / 60:.1f} minutes of wall time with {jobs} jobs.")
+                 f"{len(cell_walls)} cells, {sum(cell_walls) / 60:.1f} cell-minutes; {timing}.")
     return "\n".join(lines) + "\n"
 
 
@@ -259,7 +263,7 @@ def run_table(cells: list[Cell], base: ProtocolConfig, root: Path, *, teacher: s
 
     for cell in list(pending):
         if finished(cell):
-            done[cell] = read_outcome(cell, root)
+            done[cell] = replace(read_outcome(cell, root), reused=True)
             pending.remove(cell)
     if done:
         log(f"[table] {len(done)} cells already in {root}, {len(pending)} to run")
