@@ -4,6 +4,7 @@ task without a generated CodePolicy reported as n/a)."""
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -86,6 +87,13 @@ def test_the_table_command_end_to_end_on_a_tiny_protocol(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "3 cells already in" in printed
     assert "0 cells run in" in printed and "3 read back from an earlier run" in printed
+    # a cell without results (an interrupted table) is shown as not run, and nothing runs
+    shutil.rmtree(out / Cell("reach_target", "bc", 0).folder)
+    assert main([*argv, "--render-only"]) == 0
+    text = (out / "table.md").read_text()
+    assert "reach_target/bc: not run yet" in text and "0 cells run in" in text
+    assert "2 read back" in text
+    assert not (out / Cell("reach_target", "bc", 0).folder).exists()
 
 
 def test_the_readme_block_is_replaced_by_the_run_and_a_readme_without_one_is_an_error():

@@ -101,6 +101,15 @@ def run_cell(cfg: ProtocolConfig, out_dir: Path) -> dict:
     return write_result(result, out_dir)
 
 
+NOT_RUN = "not run yet"
+
+
+def has_result(cell: Cell, root: Path) -> bool:
+    """The cell ran to its end: a summary, or the reason it could not run."""
+    folder = root / cell.folder
+    return (folder / "summary.json").exists() or (folder / "error.txt").exists()
+
+
 def read_outcome(cell: Cell, root: Path) -> Outcome:
     """A finished cell from its files: summary, learning curve and feedback shares."""
     import csv
@@ -175,13 +184,14 @@ def markdown(outcomes: list[Outcome], methods: list[str], wall_s: float, jobs: i
             reason = o.error.split(";")[0].strip()
             failed.setdefault(reason, []).append(f"{o.cell.task}/{o.cell.method}")
     if failed:
-        lines.append("n/a: the cell could not run: " + "; ".join(
+        lines.append("n/a: no result: " + "; ".join(
             f"{', '.join(sorted(set(where)))}: {reason}" for reason, where in failed.items())
             + ".")
         lines.append("")
     cell_walls = [o.summary["wall_s"] for o in outcomes if o.summary is not None]
     reused = sum(o.reused for o in outcomes)
-    timing = (f"{len(outcomes) - reused} cells run in {wall_s / 60:.1f} minutes of wall time "
+    ran = sum(not o.reused and o.error != NOT_RUN for o in outcomes)
+    timing = (f"{ran} cells run in {wall_s / 60:.1f} minutes of wall time "
               f"with {jobs} jobs" + (f", {reused} read back from an earlier run (their time is "
                                      f"in the cell-minutes only)" if reused else ""))
     lines.append(f"Success rate over the training seeds {seeds} (mean [95 % interval]: Student's "
@@ -258,8 +268,7 @@ def run_table(cells: list[Cell], base: ProtocolConfig, root: Path, *, teacher: s
     done: dict[Cell, Outcome] = {}
 
     def finished(cell: Cell) -> bool:
-        folder = root / cell.folder
-        return not fresh and ((folder / "summary.json").exists() or (folder / "error.txt").exists())
+        return not fresh and has_result(cell, root)
 
     for cell in list(pending):
         if finished(cell):
@@ -317,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="cells at once (default 2)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--fresh", action="store_true", help="rerun cells that have results")
+    p.add_argument("--render-only", action="store_true",
+                   help="run nothing: the table, plots and README from the cells that have "
+                        "results; the others show as not run yet")
     p.add_argument("--no-doc", action="store_true",
                    help="do not rewrite the README's table (default: rewritten when --out is "
                         "results/paper_table, the README's own folder)")
@@ -349,8 +361,12 @@ def main(argv=None) -> int:
                   for s in range(args.seeds)]
     start = time.perf_counter()
     load = os.getloadavg()[0]
-    outcomes = run_table(cells, base, args.out, teacher=args.teacher, jobs=args.jobs,
-                         fresh=args.fresh)
+    if args.render_only:
+        outcomes = [replace(read_outcome(c, args.out), reused=True) if has_result(c, args.out)
+                    else Outcome(c, error=NOT_RUN) for c in cells]
+    else:
+        outcomes = run_table(cells, base, args.out, teacher=args.teacher, jobs=args.jobs,
+                             fresh=args.fresh)
     wall = time.perf_counter() - start
     columns = methods + ([a for a in ABLATIONS] if args.ablations else [])
     text = markdown(outcomes, columns, wall, args.jobs)
