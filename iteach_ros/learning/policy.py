@@ -57,10 +57,12 @@ class PolicyConfig:
 
 
 class CeilingNet(nn.Module):
-    def __init__(self, cfg: PolicyConfig):
+    def __init__(self, cfg: PolicyConfig, device_type: str = "cpu"):
         super().__init__()
         c1, c2, c3 = cfg.conv_channels
         self.cfg = cfg
+        # resolved once: encode runs on every control step
+        self.bf16 = encoder_uses_bf16(cfg.precision, device_type)
         first = (nn.Conv2d(3, c1, 4, stride=4) if cfg.first_stride == 4
                  else nn.Conv2d(3, c1, 3, stride=2, padding=1))
         self.encoder = nn.Sequential(
@@ -78,9 +80,8 @@ class CeilingNet(nn.Module):
     def encode(self, frames_uint8: torch.Tensor) -> torch.Tensor:
         """(N, H, W, 3) uint8 -> (N, image_features), fp32 whatever the encoder computes in."""
         x = frames_uint8.permute(0, 3, 1, 2).float().div_(255.0)
-        device = x.device.type
-        autocast = (torch.autocast(device, dtype=torch.bfloat16)
-                    if encoder_uses_bf16(self.cfg.precision, device) else contextlib.nullcontext())
+        autocast = (torch.autocast(x.device.type, dtype=torch.bfloat16) if self.bf16
+                    else contextlib.nullcontext())
         with autocast:
             return self.encoder(x).float()
 
@@ -96,7 +97,7 @@ class CeilingPolicy:
     def __init__(self, cfg: PolicyConfig | None = None, device: str = "cpu"):
         self.cfg = cfg or PolicyConfig()
         self.device = torch.device(device)
-        self.net = CeilingNet(self.cfg).to(self.device)
+        self.net = CeilingNet(self.cfg, self.device.type).to(self.device)
         self._state = None
 
     # ---- inference ----------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Which number format the learner's image encoder computes in, chosen per CPU.
 
 bf16 autocast of the convolutions is a measured win only where the CPU multiplies bf16 in
-hardware: 1.29x per gradient step with AMX (Sapphire Rapids class), 0.17x on an AVX2-only CPU,
+hardware: 1.28x per gradient step with AMX (Sapphire Rapids class), 0.17x on an AVX2-only CPU,
 where oneDNN emulates it (``benchmarks/bench_learner_step.py``, ``results/bench_learner_step.md``).
 So ``auto`` means bf16 on a CPU with AMX-BF16 and fp32 everywhere else (and on any GPU, where it
 is not measured). Weights, the LSTM, the loss and the optimizer stay fp32 in every mode, so a
